@@ -1,0 +1,167 @@
+"""Plain value types that flow between drift's stages.
+
+Each stage (source -> build -> image -> compare -> storage -> report) takes and
+returns these frozen dataclasses; none of them knows about SQL, Docker or git.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class EntryType(str, enum.Enum):
+    """What a tar entry in a layer is."""
+
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    CHAR = "char"
+    BLOCK = "block"
+    FIFO = "fifo"
+    WHITEOUT = "whiteout"  # `.wh.<name>`: <name> is deleted from lower layers
+    OPAQUE = "opaque"  # `.wh..wh..opq`: the directory hides everything below it
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One entry of a layer's file manifest.
+
+    Attributes:
+        path: absolute path in the image ("/etc/passwd"); for a whiteout, the
+            path it deletes; for an opaque marker, the directory it makes opaque.
+        type: the entry's type.
+        mode: permission bits (including setuid/setgid/sticky), no file-type bits.
+        uid: numeric owner.
+        gid: numeric group.
+        size: content size in bytes (0 for anything but regular files).
+        sha256: hex digest of the content for regular files (for hard links,
+            the digest of the target's content when known), else "".
+        link_target: symlink or hard-link target, else "".
+    """
+
+    path: str
+    type: EntryType
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    sha256: str
+    link_target: str
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRecord:
+    """What drift learned from one layer of a built image.
+
+    Attributes:
+        index: 0-based position in the image's RootFS.Layers (base layers first).
+        diff_id: "sha256:<hex>" of the uncompressed layer tar.
+        size: size of the uncompressed layer tar in bytes.
+        instruction: the Dockerfile instruction that made the layer, as image
+            history reports it ("RUN wget ...", "COPY ...").
+        normalized_digest: "sha256:<hex>" over the sorted manifest, mtimes and
+            tar order ignored (see drift.image.normalize).
+        entries: the file manifest, sorted by path.
+    """
+
+    index: int
+    diff_id: str
+    size: int
+    instruction: str
+    normalized_digest: str
+    entries: tuple[FileEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """A built image as read from `docker save`.
+
+    Attributes:
+        image_id: "sha256:<hex>" of the image config.
+        layers: layers in RootFS order.
+        config: the normalized image config (volatile fields removed).
+        config_digest: "sha256:<hex>" over the normalized config.
+    """
+
+    image_id: str
+    layers: tuple[LayerRecord, ...]
+    config: dict[str, object]
+    config_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderInfo:
+    """The Docker Engine that produced a build."""
+
+    engine_version: str
+    api_version: str
+    os: str
+    arch: str
+    storage_driver: str
+
+
+class Verdict(str, enum.Enum):
+    """A build's judgement against the baseline of its source fingerprint."""
+
+    BASELINE = "baseline"
+    REPRODUCIBLE = "reproducible"
+    NOISY = "noisy"
+    DRIFTED = "drifted"
+    BROKEN = "broken"
+    FAILED = "failed"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One explained difference between a build and its baseline.
+
+    Attributes:
+        kind: "file", "config", "layers", "base-image", "package" or "builder".
+        layer: 0-based layer index the difference is in, or None.
+        instruction: the instruction that made that layer, or "".
+        subject: absolute path (file), config key (config), reference
+            (base-image), package name (package).
+        change: "added", "removed", "modified", or a kind-specific word.
+        before: a short description of the baseline's value, or "".
+        after: a short description of this build's value, or "".
+        cause: likely cause ("apt", "network-fetch", "timestamp", "unknown", ...).
+        ignored: True when an ignore rule covers the difference (noise).
+        new: True when the previous build of the same fingerprint did not show
+            this same difference.
+    """
+
+    kind: str
+    layer: int | None
+    instruction: str
+    subject: str
+    change: str
+    before: str = ""
+    after: str = ""
+    cause: str = "unknown"
+    ignored: bool = False
+    new: bool = True
+
+    def key(self) -> tuple[str, int | None, str, str, str]:
+        """Identity of the difference, used to tell whether it is new."""
+        return (self.kind, self.layer, self.subject, self.change, self.after)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    """What the user controls about a tracked build."""
+
+    name: str
+    repo: str
+    commit: str
+    dockerfile: str = "Dockerfile"
+    context: str = "."
+    build_args: dict[str, str] = field(default_factory=dict)
+    stage: str | None = None
+    platform: str | None = None
+    network: str | None = None
+    pull: str = "always"
+    schedule: str = "@daily"
+    ignore: tuple[str, ...] = ()

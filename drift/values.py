@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
-class EntryType(str, enum.Enum):
+class EntryType(enum.StrEnum):
     """What a tar entry in a layer is."""
 
     FILE = "file"
@@ -102,7 +103,7 @@ class BuilderInfo:
     storage_driver: str
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """A build's judgement against the baseline of its source fingerprint."""
 
     BASELINE = "baseline"
@@ -165,3 +166,45 @@ class TargetSpec:
     pull: str = "always"
     schedule: str = "@daily"
     ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSummary:
+    """A recorded build as the reports and the command line see it.
+
+    Attributes:
+        id: the build number (unique across targets).
+        target: the target's name.
+        fingerprint: the source fingerprint the build was made from.
+        commit: the commit built.
+        status: "running", "succeeded", "failed", "error" or "interrupted".
+        verdict: the judgement, or None while running.
+        started_at, finished_at: UTC timestamps.
+        image_id: the built image's ID, when the build succeeded.
+        builder: the engine that built it, when it was reached.
+        compared_to: the build this one was judged against.
+        error: why the build failed or the check could not run.
+        failed_step: the Dockerfile step that failed.
+        log_tail: the last lines of the build log of a failed build.
+        findings: the differences from the build it was judged against.
+        is_baseline: True when this build is now its fingerprint's baseline.
+        accepted: True when a person made it the baseline with `drift accept`.
+    """
+
+    id: int
+    target: str
+    fingerprint: str
+    commit: str
+    status: str
+    verdict: Verdict | None
+    started_at: datetime
+    finished_at: datetime | None
+    image_id: str | None
+    builder: BuilderInfo | None
+    compared_to: int | None
+    error: str | None
+    failed_step: str | None
+    log_tail: str | None
+    findings: tuple[Finding, ...]
+    is_baseline: bool
+    accepted: bool

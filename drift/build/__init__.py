@@ -1,0 +1,1 @@
+"""Build: rebuild a target through the Docker Engine build API."""

@@ -1,0 +1,221 @@
+"""The build stage: rebuild a target from scratch through the Docker Engine build API (docker-py's low-level client)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from dockerfile_parse import DockerfileParser
+
+from drift.errors import EngineError, UsageError
+from drift.values import BuilderInfo, TargetSpec
+
+LOG_TAIL_LINES = 40
+DEFAULT_BUILD_TIMEOUT_S = 3600
+PULL_POLICIES = ("always", "missing", "never")
+
+# Legacy builder output: "Step 3/7 : RUN wget ..." and " ---> 1a2b3c4d5e6f".
+_STEP = re.compile(r"^Step \d+/\d+ : (?P<instruction>.*)$")
+_INTERMEDIATE = re.compile(r"^ ---> (?P<id>[0-9a-f]{12,64})$")
+_BUILT = re.compile(r"^Successfully built (?P<id>[0-9a-f]{12,64})$")
+
+LogSink = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltImage:
+    """A build that succeeded: the image and the tag drift gave it."""
+
+    image_id: str
+    tag: str
+
+
+class BuildFailed(Exception):
+    """The Dockerfile did not build. Not a DriftError: it is a verdict (broken or failed), not a user error."""
+
+    def __init__(self, message: str, failed_step: str | None, log_tail: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.failed_step = failed_step
+        self.log_tail = log_tail
+
+
+def _one_line(exc: BaseException) -> str:
+    text = getattr(exc, "explanation", None) or str(exc)
+    return " ".join(str(text).split())
+
+
+class Engine:
+    """A connection to one Docker Engine."""
+
+    def __init__(self, docker_host: str | None = None, *, timeout: int = DEFAULT_BUILD_TIMEOUT_S) -> None:
+        try:
+            kwargs: dict[str, Any] = docker.utils.kwargs_from_env()
+        except DockerException as exc:
+            raise EngineError(f"the Docker settings in the environment are invalid: {_one_line(exc)}") from None
+        if docker_host:
+            kwargs["base_url"] = docker_host
+            kwargs.pop("tls", None)
+        self.host = str(kwargs.get("base_url") or "unix:///var/run/docker.sock")
+        try:
+            # version="auto" asks the engine at once, so an engine that does not
+            # answer is reported here, before any build row is written.
+            self.api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
+        except DockerException as exc:
+            raise EngineError(
+                f"cannot reach the Docker Engine at {self.host} ({_one_line(exc)}); "
+                "start dockerd or point --docker-host / DOCKER_HOST at a running engine"
+            ) from None
+
+    def builder_info(self) -> BuilderInfo:
+        try:
+            version = self.api.version()
+            info = self.api.info()
+        except DockerException as exc:
+            raise EngineError(f"the Docker Engine at {self.host} stopped answering: {_one_line(exc)}") from None
+        return BuilderInfo(
+            engine_version=str(version.get("Version", "")),
+            api_version=str(version.get("ApiVersion", "")),
+            os=str(version.get("Os", "")),
+            arch=str(version.get("Arch", "")),
+            storage_driver=str(info.get("Driver", "")),
+        )
+
+    def base_images(self, dockerfile: Path, build_args: Mapping[str, str]) -> list[str]:
+        """The images the Dockerfile's FROM lines name, ARGs substituted (stage references and scratch left out)."""
+        parser = DockerfileParser(path=str(dockerfile), build_args=dict(build_args), cache_content=True)
+        stages = {
+            words[2].lower()
+            for item in parser.structure
+            if item["instruction"] == "FROM"
+            and len(words := [w for w in item["value"].split() if not w.startswith("--")]) >= 3
+            and words[1].lower() == "as"
+        }
+        images: list[str] = []
+        for image in parser.parent_images:
+            if image.lower() in stages or image == "scratch" or image in images:
+                continue
+            images.append(image)
+        return images
+
+    def check_base_images_present(self, images: list[str], target: str) -> None:
+        for image in images:
+            try:
+                self.api.inspect_image(image)
+            except (ImageNotFound, NotFound):
+                raise EngineError(
+                    f"base image {image} is not in the engine and {target}'s pull policy is never; "
+                    f"load or pull it, or track the target with --pull missing"
+                ) from None
+            except DockerException as exc:
+                raise EngineError(f"cannot inspect base image {image}: {_one_line(exc)}") from None
+
+    def build(
+        self,
+        spec: TargetSpec,
+        context_dir: Path,
+        dockerfile: Path,
+        *,
+        tag: str,
+        labels: Mapping[str, str],
+        on_log: LogSink | None = None,
+    ) -> BuiltImage:
+        """Build from scratch (no cache, intermediate containers removed even on failure)."""
+        if spec.pull not in PULL_POLICIES:
+            raise UsageError(f"pull policy {spec.pull!r} is not one of {', '.join(PULL_POLICIES)}")
+        if spec.pull == "never":
+            self.check_base_images_present(self.base_images(dockerfile, spec.build_args), spec.name)
+        try:
+            stream: Iterator[dict[str, Any]] = self.api.build(
+                path=str(context_dir),
+                dockerfile=str(dockerfile.relative_to(context_dir))
+                if dockerfile.is_relative_to(context_dir)
+                else str(dockerfile),
+                tag=tag,
+                nocache=True,
+                rm=True,
+                forcerm=True,
+                pull=spec.pull == "always",
+                buildargs=dict(spec.build_args),
+                target=spec.stage,
+                platform=spec.platform,
+                network_mode=spec.network,
+                labels=dict(labels),
+                decode=True,
+            )
+            return self._follow(stream, tag, on_log)
+        except BuildFailed:
+            raise
+        except (APIError, DockerException) as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            if status is not None and 400 <= status < 500:
+                # The engine refused the request (bad platform, bad Dockerfile
+                # path...): that is a build failure of this source, not an outage.
+                raise BuildFailed(_one_line(exc), None, "") from None
+            raise EngineError(f"the Docker Engine at {self.host} failed during the build: {_one_line(exc)}") from None
+
+    def _follow(self, stream: Iterator[dict[str, Any]], tag: str, on_log: LogSink | None) -> BuiltImage:
+        tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
+        step: str | None = None
+        last_intermediate: str | None = None
+        image_id: str | None = None
+        for message in stream:
+            if "error" in message:
+                error = " ".join(str(message.get("error", "")).split())
+                tail.append(error)
+                if on_log:
+                    on_log(error)
+                self._remove_quietly(last_intermediate)
+                raise BuildFailed(error or "build failed", step, "\n".join(tail))
+            aux = message.get("aux")
+            if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+                image_id = aux["ID"]
+            text = message.get("stream")
+            if not isinstance(text, str):
+                continue
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                tail.append(line)
+                if on_log:
+                    on_log(line)
+                if match := _STEP.match(line):
+                    step = match["instruction"]
+                elif match := _INTERMEDIATE.match(line):
+                    last_intermediate = match["id"]
+                elif (match := _BUILT.match(line)) and image_id is None:
+                    image_id = match["id"]
+        if image_id is None:
+            raise BuildFailed("the engine ended the build without an image", step, "\n".join(tail))
+        try:
+            full_id = str(self.api.inspect_image(image_id)["Id"])
+        except DockerException as exc:
+            raise EngineError(f"the built image {image_id} vanished: {_one_line(exc)}") from None
+        return BuiltImage(image_id=full_id, tag=tag)
+
+    def _remove_quietly(self, image: str | None) -> None:
+        # The legacy builder keeps the images of the steps before a failure;
+        # removing the last one removes its untagged parents too.
+        if image is None:
+            return
+        with contextlib.suppress(DockerException):
+            self.api.remove_image(image, force=True)
+
+    def remove_older_images(self, target: str, keep: str) -> None:
+        """Remove the images drift built for this target, except `keep`."""
+        try:
+            images = self.api.images(filters={"label": f"drift.target={target}"})
+        except DockerException:
+            return
+        for image in images:
+            if image["Id"] != keep:
+                self._remove_quietly(image["Id"])
+
+

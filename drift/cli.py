@@ -1,0 +1,413 @@
+"""The command line (Typer): parse, call one function of the core, render. No business logic here."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+
+from drift import __version__
+from drift.build.engine import Engine
+from drift.check import CheckOutcome, accept, default_cache_dir, exit_code, run_checks, track
+from drift.compare.diff import compare_images
+from drift.compare.ignore import IgnoreRules
+from drift.errors import DriftError, UsageError
+from drift.report import table
+from drift.report.document import build_document, finding_document, report_document
+from drift.source import RepositoryCache
+from drift.storage import store
+from drift.storage.database import Database, default_database_url
+from drift.targets import parse_build_args
+from drift.values import BuildSummary, TargetSpec
+
+app = typer.Typer(
+    name="drift",
+    help="Nightly reproducibility checks for container image builds.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class FailOn(StrEnum):
+    drifted = "drifted"
+    noisy = "noisy"
+    never = "never"
+
+
+class Pull(StrEnum):
+    always = "always"
+    missing = "missing"
+    never = "never"
+
+
+@dataclass
+class Settings:
+    db_url: str
+    docker_host: str | None
+    verbose: bool
+    _db: Database | None = None
+
+    def database(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.db_url)
+        return self._db
+
+    def cache(self) -> RepositoryCache:
+        return RepositoryCache(default_cache_dir())
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings = ctx.find_object(Settings)
+    assert settings is not None
+    return settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"drift {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", envvar="DRIFT_DB", help="Database URL (default: SQLite in the user data dir)."),
+    ] = None,
+    docker_host: Annotated[
+        str | None, typer.Option("--docker-host", envvar="DOCKER_HOST", help="Docker Engine to build on.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream build logs; tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = Settings(db_url=db or default_database_url(), docker_host=docker_host or None, verbose=verbose)
+
+
+# --- targets -------------------------------------------------------------------
+
+
+@app.command("track")
+def track_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Target name: [a-z0-9][a-z0-9._-]*.")],
+    repo: Annotated[str, typer.Option("--repo", help="Git URL or local path.")],
+    commit: Annotated[str, typer.Option("--commit", help="Commit, branch or tag; stored as the full SHA.")],
+    dockerfile: Annotated[
+        str | None, typer.Option(help="Dockerfile path in the repo (default CONTEXT/Dockerfile).")
+    ] = None,
+    context: Annotated[str, typer.Option(help="Build context directory in the repo.")] = ".",
+    build_arg: Annotated[list[str] | None, typer.Option("--build-arg", help="KEY=VALUE, repeatable.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Stage to build.")] = None,
+    platform: Annotated[str | None, typer.Option(help="Platform, e.g. linux/amd64.")] = None,
+    network: Annotated[str | None, typer.Option(help="Network mode of RUN steps, e.g. host.")] = None,
+    pull: Annotated[Pull, typer.Option(help="Base image pull policy.")] = Pull.always,
+    schedule: Annotated[str, typer.Option(help="Cron expression.")] = "@daily",
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", help="Glob of paths that are noise, repeatable.")
+    ] = None,
+) -> None:
+    """Track a repository at a pinned commit (re-tracking updates it; a new commit starts a new baseline)."""
+    settings = _settings(ctx)
+    spec, created, pin_moved = track(
+        settings.database(),
+        settings.cache(),
+        name=name,
+        repo=repo,
+        commit=commit,
+        dockerfile=dockerfile,
+        context=context,
+        build_args=parse_build_args(build_arg or []),
+        stage=target,
+        platform=platform,
+        network=network,
+        pull=pull.value,
+        schedule=schedule,
+        ignore=ignore or [],
+    )
+    if created:
+        out.print(f"tracking {spec.name} at {spec.commit[:12]} ({spec.repo})", highlight=False)
+    elif pin_moved:
+        out.print(
+            f"{spec.name} now pinned at {spec.commit[:12]}: its next build starts a new baseline", highlight=False
+        )
+    else:
+        out.print(f"{spec.name} updated (still at {spec.commit[:12]})", highlight=False)
+
+
+@app.command("untrack")
+def untrack_command(ctx: typer.Context, name: str) -> None:
+    """Stop tracking a target and forget its history."""
+    with _settings(ctx).database().session() as session:
+        store.remove_target(session, name)
+    out.print(f"{name} is no longer tracked")
+
+
+def _spec_document(spec: TargetSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "repo": spec.repo,
+        "commit": spec.commit,
+        "dockerfile": spec.dockerfile,
+        "context": spec.context,
+        "build_args": spec.build_args,
+        "target": spec.stage,
+        "platform": spec.platform,
+        "network": spec.network,
+        "pull": spec.pull,
+        "schedule": spec.schedule,
+        "ignore": list(spec.ignore),
+    }
+
+
+@app.command("targets")
+def targets_command(ctx: typer.Context, format: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """List the tracked targets and their latest verdict."""
+    with _settings(ctx).database().session() as session:
+        rows = [(spec, store.latest_finished_build(session, spec.name)) for spec in store.list_targets(session)]
+    if format is Format.json:
+        documents = [
+            {**_spec_document(spec), "latest": build_document(latest) if latest else None} for spec, latest in rows
+        ]
+        out.print_json(json.dumps({"schema": 1, "targets": documents}))
+    else:
+        table.render_targets(out, rows)
+
+
+# --- running -------------------------------------------------------------------
+
+
+class _ConsoleProgress:
+    def __init__(self, verbose: bool, status: Any) -> None:
+        self.verbose = verbose
+        self.status = status
+
+    def step(self, target: str, text: str) -> None:
+        if self.status is not None:
+            self.status.update(f"{target}: {text}")
+
+    def log(self, target: str, line: str) -> None:
+        if self.verbose:
+            err.print(f"[dim]{target} |[/dim] {line}", highlight=False, markup=False)
+
+
+@contextmanager
+def _progress(verbose: bool) -> Iterator[_ConsoleProgress]:
+    if verbose or not err.is_terminal:
+        yield _ConsoleProgress(verbose, None)
+        return
+    with err.status("starting") as status:
+        yield _ConsoleProgress(verbose, status)
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Targets to check (default: all).")] = None,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Which verdicts make the exit code 1.")] = FailOn.drifted,
+) -> None:
+    """Rebuild targets from scratch and judge each build against its baseline."""
+    settings = _settings(ctx)
+    db = settings.database()
+    with _progress(settings.verbose) as progress:
+        outcomes: list[CheckOutcome] = run_checks(
+            db, settings.cache(), lambda: Engine(settings.docker_host), names or [], progress
+        )
+    if not outcomes:
+        err.print("no targets to check; add one with `drift track`")
+        raise typer.Exit(0)
+    with db.session() as session:
+        builds = [store.get_build(session, outcome.build_id) for outcome in outcomes]
+    for build in builds:
+        table.render_outcome(out, build)
+    code = exit_code(outcomes, fail_on.value)
+    errors = {o.error for o in outcomes if o.error and o.verdict.value == "error"}
+    for message in sorted(errors):
+        err.print(f"drift: error: {message}", highlight=False, markup=False)
+    raise typer.Exit(code)
+
+
+@app.command("accept")
+def accept_command(
+    ctx: typer.Context,
+    name: str,
+    build: Annotated[int | None, typer.Argument(help="Build to accept (default: the latest succeeded).")] = None,
+) -> None:
+    """Make a build the baseline of its source: acknowledge a change you will not pin."""
+    accepted = accept(_settings(ctx).database(), name, build)
+    out.print(f"build {accepted.id} is now the baseline of {name} at {accepted.commit[:12]}", highlight=False)
+
+
+# --- reading -------------------------------------------------------------------
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--since {value!r} is not a date; use YYYY-MM-DD or an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Targets (default: all).")] = None,
+    format: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.table,
+    output: Annotated[Path | None, typer.Option("--output", help="Write to this file instead of stdout.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only builds started on or after this date.")] = None,
+) -> None:
+    """The latest verdict of each target, with what explains it."""
+    since_at = _parse_since(since)
+    with _settings(ctx).database().session() as session:
+        rows: list[tuple[TargetSpec, BuildSummary | None, list[BuildSummary]]] = []
+        for spec in store.list_targets(session, names or []):
+            builds = [b for b in store.history(session, spec.name, since=since_at, limit=60) if b.verdict is not None]
+            rows.append((spec, builds[0] if builds else None, builds))
+    if format is ReportFormat.json:
+        text = json.dumps(report_document(rows, generated_at=datetime.now(UTC)), indent=2)
+        if output:
+            output.write_text(text + "\n")
+        else:
+            sys.stdout.write(text + "\n")
+        return
+    console = Console(file=output.open("w"), width=160) if output else out
+    table.render_report(console, rows)
+
+
+@app.command("history")
+def history_command(
+    ctx: typer.Context, name: str, format: Annotated[Format, typer.Option("--format")] = Format.table
+) -> None:
+    """A target's builds, newest first."""
+    with _settings(ctx).database().session() as session:
+        builds = store.history(session, name)
+    if format is Format.json:
+        out.print_json(json.dumps({"schema": 1, "target": name, "builds": [build_document(b) for b in builds]}))
+    else:
+        table.render_history(out, name, builds)
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context, build: int, format: Annotated[Format, typer.Option("--format")] = Format.table
+) -> None:
+    """One build: verdict, builder, layers and findings."""
+    with _settings(ctx).database().session() as session:
+        summary = store.get_build(session, build)
+        layers = store.layer_summaries(session, build)
+    if format is Format.json:
+        out.print_json(json.dumps({"schema": 1, **build_document(summary), "layers": layers}))
+        return
+    table.render_outcome(out, summary)
+    if summary.builder:
+        b = summary.builder
+        out.print(
+            f"  built by Docker Engine {b.engine_version} (API {b.api_version}, {b.os}/{b.arch}, {b.storage_driver})",
+            highlight=False,
+        )
+    for layer in layers:
+        out.print(
+            f"  layer {layer['index']}: {layer['normalized_digest'][:19]}  {layer['files']:>6} files  "
+            f"{layer['instruction']}",
+            highlight=False,
+            markup=False,
+        )
+    if summary.log_tail:
+        out.print("  log tail:", highlight=False)
+        out.print(summary.log_tail, highlight=False, markup=False)
+
+
+@app.command("diff")
+def diff_command(
+    ctx: typer.Context, build_a: int, build_b: int, format: Annotated[Format, typer.Option("--format")] = Format.table
+) -> None:
+    """Every difference between two succeeded builds (of any targets)."""
+    with _settings(ctx).database().session() as session:
+        first, second = store.get_build(session, build_a), store.get_build(session, build_b)
+        for summary in (first, second):
+            if summary.status != "succeeded":
+                raise UsageError(f"build {summary.id} did not succeed ({summary.status}); it has no image to compare")
+        spec = store.get_target(session, second.target)
+        findings = compare_images(
+            store.load_image(session, build_a), store.load_image(session, build_b), IgnoreRules.for_target(spec.ignore)
+        )
+    if format is Format.json:
+        out.print_json(
+            json.dumps(
+                {"schema": 1, "from": build_a, "to": build_b, "findings": [finding_document(f) for f in findings]}
+            )
+        )
+        return
+    if not findings:
+        out.print(f"builds {build_a} and {build_b} have the same normalized content")
+    table.render_findings(out, findings)
+
+
+@db_app.command("upgrade")
+def db_upgrade_command(ctx: typer.Context) -> None:
+    """Apply pending schema migrations (drift also does this on first use)."""
+    db = Database(_settings(ctx).db_url, upgrade=False)
+    applied = db.upgrade()
+    out.print(f"database at revision {db.current_revision()}" + (" (upgraded)" if applied else " (already current)"))
+
+
+def main() -> None:
+    """Console entry point: one line and exit code 2 for every error drift can name."""
+    verbose = "--verbose" in sys.argv or "-v" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except DriftError as exc:
+        err.print(f"drift: error: {exc}", highlight=False, markup=False)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err.print("drift: aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("drift: interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if verbose:
+            traceback.print_exc()
+        err.print(
+            f"drift: internal error: {exc!r} (a bug; rerun with --verbose for the traceback)",
+            highlight=False,
+            markup=False,
+        )
+        sys.exit(70)

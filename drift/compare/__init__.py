@@ -1,0 +1,1 @@
+"""Compare: a build against its baseline: findings, ignore rules, causes and the verdict."""

@@ -1,0 +1,126 @@
+"""Comparing a build's image with its baseline's: the findings that explain every difference."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+
+from drift.compare.causes import likely_cause
+from drift.compare.ignore import IgnoreRules
+from drift.values import EntryType, FileEntry, Finding, ImageRecord, LayerRecord
+
+_MARKERS = (EntryType.WHITEOUT, EntryType.OPAQUE)
+
+
+def _key(entry: FileEntry) -> tuple[str, str]:
+    # A whiteout of /x and a file /x can sit in one layer's manifest history;
+    # keep markers apart from the entries they delete.
+    return (entry.path, entry.type.value if entry.type in _MARKERS else "")
+
+
+def _describe(entry: FileEntry) -> str:
+    if entry.type is EntryType.FILE:
+        return f"{entry.size} B sha256:{entry.sha256[:12]}"
+    if entry.type in (EntryType.SYMLINK, EntryType.HARDLINK):
+        return f"{entry.type.value} -> {entry.link_target}"
+    return entry.type.value
+
+
+def _entry_change(before: FileEntry, after: FileEntry) -> tuple[str, str, str] | None:
+    """(change, before, after) of one path present in both layers, or None when equal."""
+    if before.type != after.type or before.sha256 != after.sha256 or before.size != after.size:
+        return "modified", _describe(before), _describe(after)
+    if before.link_target != after.link_target:
+        return "link", before.link_target, after.link_target
+    if before.mode != after.mode:
+        return "mode", f"{before.mode:04o}", f"{after.mode:04o}"
+    if (before.uid, before.gid) != (after.uid, after.gid):
+        return "owner", f"{before.uid}:{before.gid}", f"{after.uid}:{after.gid}"
+    return None
+
+
+def _file_finding(
+    layer: LayerRecord, path: str, change: str, before: str, after: str, ignore: IgnoreRules
+) -> Finding:
+    return Finding(
+        kind="file",
+        layer=layer.index,
+        instruction=layer.instruction,
+        subject=path,
+        change=change,
+        before=before,
+        after=after,
+        cause=likely_cause(layer.instruction, path),
+        ignored=ignore.ignores(path),
+    )
+
+
+def compare_layer(baseline: LayerRecord, current: LayerRecord, ignore: IgnoreRules) -> Iterator[Finding]:
+    """File findings between two layers at the same index, sorted by path."""
+    if baseline.normalized_digest == current.normalized_digest:
+        return
+    old = {_key(e): e for e in baseline.entries}
+    new = {_key(e): e for e in current.entries}
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        path = key[0]
+        if before is None and after is not None:
+            yield _file_finding(current, path, "added", "", _describe(after), ignore)
+        elif after is None and before is not None:
+            yield _file_finding(current, path, "removed", _describe(before), "", ignore)
+        elif before is not None and after is not None:
+            change = _entry_change(before, after)
+            if change is not None:
+                yield _file_finding(current, path, *change, ignore)
+
+
+def _layer_only(layer: LayerRecord, change: str, ignore: IgnoreRules) -> Iterator[Finding]:
+    for entry in layer.entries:
+        described = _describe(entry)
+        before, after = ("", described) if change == "added" else (described, "")
+        yield _file_finding(layer, entry.path, change, before, after, ignore)
+
+
+def _config_findings(baseline: dict[str, object], current: dict[str, object]) -> Iterator[Finding]:
+    for key in sorted(baseline.keys() | current.keys()):
+        before, after = baseline.get(key), current.get(key)
+        if before == after:
+            continue
+        change = "added" if before is None else "removed" if after is None else "modified"
+        yield Finding(
+            kind="config",
+            layer=None,
+            instruction="",
+            subject=key,
+            change=change,
+            before="" if before is None else json.dumps(before, sort_keys=True),
+            after="" if after is None else json.dumps(after, sort_keys=True),
+        )
+
+
+def compare_images(baseline: ImageRecord, current: ImageRecord, ignore: IgnoreRules) -> list[Finding]:
+    """Every difference between two images of the same source, layer by layer, then the config."""
+    findings: list[Finding] = []
+    old_layers: Sequence[LayerRecord] = baseline.layers
+    new_layers: Sequence[LayerRecord] = current.layers
+    if len(old_layers) != len(new_layers):
+        findings.append(
+            Finding(
+                kind="layers",
+                layer=None,
+                instruction="",
+                subject="layer count",
+                change="modified",
+                before=str(len(old_layers)),
+                after=str(len(new_layers)),
+            )
+        )
+    for old, new in zip(old_layers, new_layers, strict=False):
+        findings.extend(compare_layer(old, new, ignore))
+    for extra in new_layers[len(old_layers) :]:
+        findings.extend(_layer_only(extra, "added", ignore))
+    for gone in old_layers[len(new_layers) :]:
+        findings.extend(_layer_only(gone, "removed", ignore))
+    if baseline.config_digest != current.config_digest:
+        findings.extend(_config_findings(baseline.config, current.config))
+    return findings

@@ -1,0 +1,1 @@
+"""Report: what the recorded builds say, as a table, a JSON document and more."""

@@ -1,0 +1,98 @@
+"""The versioned report document (`drift report --format json`), built from recorded builds.
+
+Schema 1, stable: fields may be added, never renamed or removed without a new
+schema number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from drift.values import BuildSummary, Finding, TargetSpec
+
+SCHEMA = 1
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds") if moment is not None else None
+
+
+def finding_document(finding: Finding) -> dict[str, Any]:
+    return {
+        "kind": finding.kind,
+        "layer": finding.layer,
+        "instruction": finding.instruction,
+        "subject": finding.subject,
+        "change": finding.change,
+        "before": finding.before,
+        "after": finding.after,
+        "cause": finding.cause,
+        "ignored": finding.ignored,
+        "new": finding.new,
+    }
+
+
+def build_document(build: BuildSummary) -> dict[str, Any]:
+    """One build: its verdict, when, what built it and what it found."""
+    builder = build.builder
+    return {
+        "build": build.id,
+        "verdict": build.verdict.value if build.verdict else None,
+        "status": build.status,
+        "commit": build.commit,
+        "fingerprint": build.fingerprint,
+        "started_at": _iso(build.started_at),
+        "finished_at": _iso(build.finished_at),
+        "image_id": build.image_id,
+        "compared_to": build.compared_to,
+        "is_baseline": build.is_baseline,
+        "accepted": build.accepted,
+        "builder": None
+        if builder is None
+        else {
+            "engine_version": builder.engine_version,
+            "api_version": builder.api_version,
+            "os": builder.os,
+            "arch": builder.arch,
+            "storage_driver": builder.storage_driver,
+        },
+        "error": build.error,
+        "failed_step": build.failed_step,
+        "log_tail": build.log_tail,
+        "findings": [finding_document(f) for f in build.findings if not f.ignored],
+        "ignored_findings": [finding_document(f) for f in build.findings if f.ignored],
+    }
+
+
+def report_document(
+    targets: Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[BuildSummary]]],
+    *,
+    generated_at: datetime,
+) -> dict[str, Any]:
+    """The whole report: per target its pin, its latest verdict with findings, and its recent history."""
+    return {
+        "schema": SCHEMA,
+        "generated_at": _iso(generated_at),
+        "targets": [
+            {
+                "name": spec.name,
+                "repo": spec.repo,
+                "commit": spec.commit,
+                "dockerfile": spec.dockerfile,
+                "context": spec.context,
+                "latest": build_document(latest) if latest is not None else None,
+                "history": [
+                    {
+                        "build": b.id,
+                        "verdict": b.verdict.value if b.verdict else None,
+                        "started_at": _iso(b.started_at),
+                        "commit": b.commit,
+                    }
+                    for b in history
+                ],
+            }
+            for spec, latest, history in targets
+        ],
+    }

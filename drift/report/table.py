@@ -1,0 +1,174 @@
+"""Terminal rendering (Rich) of targets, verdicts, findings and history."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from drift.values import BuildSummary, Finding, TargetSpec, Verdict
+
+VERDICT_STYLE = {
+    Verdict.BASELINE: "cyan",
+    Verdict.REPRODUCIBLE: "green",
+    Verdict.NOISY: "yellow",
+    Verdict.DRIFTED: "bold red",
+    Verdict.BROKEN: "bold red",
+    Verdict.FAILED: "red",
+    Verdict.ERROR: "magenta",
+}
+
+MAX_PATHS_PER_CHANGE = 10
+
+
+def verdict_text(verdict: Verdict | None) -> Text:
+    if verdict is None:
+        return Text("running", style="dim")
+    return Text(verdict.value, style=VERDICT_STYLE[verdict])
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def render_findings(console: Console, findings: Sequence[Finding], *, indent: str = "  ") -> None:
+    """Per changed layer: its instruction, then the paths added, removed and modified; then the rest."""
+    shown = [f for f in findings if not f.ignored]
+    by_layer: dict[int | None, list[Finding]] = defaultdict(list)
+    for finding in shown:
+        by_layer[finding.layer if finding.kind == "file" else None].append(finding)
+    for layer in sorted(key for key in by_layer if key is not None):
+        layer_findings = by_layer[layer]
+        causes = sorted({f.cause for f in layer_findings})
+        console.print(
+            f"{indent}layer {layer}: [bold]{layer_findings[0].instruction}[/bold]  (cause: {', '.join(causes)})",
+            highlight=False,
+        )
+        by_change: dict[str, list[Finding]] = defaultdict(list)
+        for finding in layer_findings:
+            by_change[finding.change].append(finding)
+        for change in sorted(by_change):
+            items = by_change[change]
+            for finding in items[:MAX_PATHS_PER_CHANGE]:
+                detail = f"  ({finding.before} -> {finding.after})" if finding.before and finding.after else ""
+                marker = "" if finding.new else "  [dim](not new)[/dim]"
+                console.print(f"{indent}  {change:<8} {finding.subject}{detail}{marker}", highlight=False)
+            if len(items) > MAX_PATHS_PER_CHANGE:
+                console.print(
+                    f"{indent}  {change:<8} ... and {len(items) - MAX_PATHS_PER_CHANGE} more", highlight=False
+                )
+    for finding in by_layer.get(None, []):
+        console.print(
+            f"{indent}{finding.kind} {finding.subject}: {finding.change} "
+            f"({finding.before or '-'} -> {finding.after or '-'})",
+            highlight=False,
+        )
+    ignored = len(findings) - len(shown)
+    if ignored:
+        console.print(f"{indent}[dim]{ignored} difference(s) in ignored paths (noise)[/dim]", highlight=False)
+
+
+def render_outcome(console: Console, build: BuildSummary) -> None:
+    """One line per checked target, then what explains the verdict."""
+    line = Text.assemble(f"{build.target}: ", verdict_text(build.verdict), f"  (build {build.id})")
+    console.print(line, highlight=False)
+    if build.verdict in (Verdict.BROKEN, Verdict.FAILED, Verdict.ERROR):
+        if build.failed_step:
+            console.print(f"  failed step: {build.failed_step}", highlight=False)
+        if build.error:
+            console.print(f"  {build.error}", highlight=False, markup=False)
+    if build.findings:
+        render_findings(console, build.findings)
+
+
+def render_targets(console: Console, rows: Sequence[tuple[TargetSpec, BuildSummary | None]]) -> None:
+    table = Table(title="tracked targets")
+    for column in ("name", "repo", "commit", "dockerfile", "pull", "latest", "last build"):
+        table.add_column(column)
+    for spec, latest in rows:
+        table.add_row(
+            spec.name,
+            spec.repo,
+            spec.commit[:12],
+            spec.dockerfile,
+            spec.pull,
+            verdict_text(latest.verdict) if latest else Text("never built", style="dim"),
+            _when(latest.started_at) if latest else "-",
+        )
+    console.print(table)
+
+
+def _streak(history: Sequence[BuildSummary]) -> int:
+    count = 0
+    for build in history:
+        if build.verdict not in (Verdict.REPRODUCIBLE, Verdict.NOISY, Verdict.BASELINE):
+            break
+        count += 1
+    return count
+
+
+def _since(history: Sequence[BuildSummary]) -> datetime | None:
+    """When the latest verdict started: the oldest build of the current run of equal verdicts."""
+    if not history:
+        return None
+    since = history[0].started_at
+    for build in history:
+        if build.verdict != history[0].verdict:
+            break
+        since = build.started_at
+    return since
+
+
+def _top_finding(build: BuildSummary | None) -> str:
+    if build is None:
+        return ""
+    if build.error and build.verdict in (Verdict.BROKEN, Verdict.FAILED, Verdict.ERROR):
+        return build.error
+    real = [f for f in build.findings if not f.ignored]
+    if not real:
+        return ""
+    first = real[0]
+    where = f"layer {first.layer} " if first.layer is not None else ""
+    more = f" (+{len(real) - 1} more)" if len(real) > 1 else ""
+    return f"{where}{first.subject} {first.change}, cause {first.cause}{more}"
+
+
+def render_report(
+    console: Console, rows: Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[BuildSummary]]]
+) -> None:
+    table = Table(title="drift report")
+    for column in ("target", "commit", "verdict", "since", "build", "good streak", "explanation"):
+        table.add_column(column, overflow="fold")
+    for spec, latest, history in rows:
+        table.add_row(
+            spec.name,
+            spec.commit[:12],
+            verdict_text(latest.verdict) if latest else Text("never built", style="dim"),
+            _when(_since(history)),
+            str(latest.id) if latest else "-",
+            str(_streak(history)),
+            _top_finding(latest),
+        )
+    console.print(table)
+
+
+def render_history(console: Console, name: str, builds: Sequence[BuildSummary]) -> None:
+    table = Table(title=f"history of {name}")
+    for column in ("build", "started", "commit", "verdict", "baseline", "findings", "error"):
+        table.add_column(column, overflow="fold")
+    for build in builds:
+        real = [f for f in build.findings if not f.ignored]
+        table.add_row(
+            str(build.id),
+            _when(build.started_at),
+            build.commit[:12],
+            verdict_text(build.verdict),
+            ("accepted" if build.accepted else "yes") if build.is_baseline else "",
+            str(len(real)) if real else "",
+            build.error or "",
+        )
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Storage: the database schema and the functions that read and write drift history."""

@@ -1,0 +1,119 @@
+"""Opening drift's database: the default SQLite file, WAL and busy timeout, and Alembic upgrades."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from drift.errors import StorageError, UsageError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user data directory (e.g. ~/.local/share/drift/drift.db)."""
+    path = Path(platformdirs.user_data_dir("drift")) / "drift.db"
+    return f"sqlite:///{path}"
+
+
+def migrations_dir() -> Path:
+    """The Alembic environment, installed as the package drift.migrations."""
+    spec = importlib.util.find_spec("drift.migrations")
+    if spec is None or spec.origin is None:
+        raise StorageError("drift's migrations are not installed; reinstall drift")
+    return Path(spec.origin).parent
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    config.attributes["engine"] = engine
+    return config
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets `drift report` read while a nightly run writes; the busy timeout
+    # makes concurrent writers wait instead of failing with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """An open drift database: an engine and a session factory, schema at head."""
+
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+        self.url = url
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise UsageError(
+                f"--db {url!r} is not a database URL; use e.g. sqlite:///path/drift.db"
+            ) from None
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = create_engine(parsed)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StorageError(f"cannot open database {parsed!r}: {exc}") from None
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _on_sqlite_connect)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if upgrade:
+            self.upgrade()
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(_alembic_config(self.engine)).get_current_head()
+
+    def upgrade(self) -> bool:
+        """Bring the schema to head; True when anything was applied."""
+        try:
+            if self.current_revision() == self.head_revision():
+                return False
+            # Alembic's env.py logs through logging; keep the user's terminal quiet.
+            logging.getLogger("alembic").setLevel(logging.WARNING)
+            command.upgrade(_alembic_config(self.engine), "head")
+        except SQLAlchemyError as exc:
+            raise StorageError(
+                f"cannot open or migrate database {self.engine.url!r}: {exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0]}"
+            ) from None
+        return True
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: committed when the block ends, rolled back on any error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,202 @@
+"""SQLAlchemy 2 typed models: the database schema drift keeps its history in.
+
+Alembic owns the schema (migrations/); a test proves these models and the
+migrations agree. Nothing outside drift.storage imports this module.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: UTCDateTime}  # noqa: RUF012
+
+
+class TargetRow(Base):
+    """A tracked build: a repository pinned at a commit plus how to build it."""
+
+    __tablename__ = "targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    repo: Mapped[str] = mapped_column(Text)
+    commit: Mapped[str] = mapped_column(String(64))
+    dockerfile: Mapped[str] = mapped_column(Text, default="Dockerfile")
+    context: Mapped[str] = mapped_column(Text, default=".")
+    build_args: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    stage: Mapped[str | None] = mapped_column(String(200))
+    platform: Mapped[str | None] = mapped_column(String(100))
+    network: Mapped[str | None] = mapped_column(String(100))
+    pull: Mapped[str] = mapped_column(String(16), default="always")
+    schedule: Mapped[str] = mapped_column(String(100), default="@daily")
+    ignore: Mapped[list[str]] = mapped_column(default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    builds: Mapped[list[BuildRow]] = relationship(back_populates="target", passive_deletes=True)
+
+
+class BuildRow(Base):
+    """One attempt to build a target, and its verdict."""
+
+    __tablename__ = "builds"
+    __table_args__ = (Index(None, "target_id", "fingerprint", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    commit: Mapped[str] = mapped_column(String(64))
+    # running | succeeded | failed | error
+    status: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    image_id: Mapped[str | None] = mapped_column(String(80))
+    config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    config_digest: Mapped[str | None] = mapped_column(String(80))
+    engine_version: Mapped[str | None] = mapped_column(String(100))
+    api_version: Mapped[str | None] = mapped_column(String(20))
+    os_arch: Mapped[str | None] = mapped_column(String(100))
+    storage_driver: Mapped[str | None] = mapped_column(String(100))
+    # The build this one was judged against (None for baseline, failed, error).
+    compared_to_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
+    failed_step: Mapped[str | None] = mapped_column(Text)
+    log_tail: Mapped[str | None] = mapped_column(Text)
+
+    target: Mapped[TargetRow] = relationship(back_populates="builds")
+    layers: Mapped[list[BuildLayerRow]] = relationship(
+        order_by="BuildLayerRow.index", passive_deletes=True, cascade="all, delete-orphan"
+    )
+    findings: Mapped[list[FindingRow]] = relationship(
+        order_by="FindingRow.id", passive_deletes=True, cascade="all, delete-orphan"
+    )
+
+
+class LayerContentRow(Base):
+    """One distinct normalized layer content, shared by every build layer that has it."""
+
+    __tablename__ = "layer_contents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    normalized_digest: Mapped[str] = mapped_column(String(80), unique=True)
+    file_count: Mapped[int] = mapped_column(Integer)
+    content_size: Mapped[int] = mapped_column(Integer)
+
+
+class LayerFileRow(Base):
+    """One entry of a layer content's file manifest."""
+
+    __tablename__ = "layer_files"
+    __table_args__ = (Index(None, "content_id", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content_id: Mapped[int] = mapped_column(ForeignKey("layer_contents.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)
+    type: Mapped[str] = mapped_column(String(10))
+    mode: Mapped[int] = mapped_column(Integer)
+    uid: Mapped[int] = mapped_column(Integer)
+    gid: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    link_target: Mapped[str] = mapped_column(Text)
+
+
+class BuildLayerRow(Base):
+    """A layer of a build's image: where it sits, what made it, which content it has."""
+
+    __tablename__ = "build_layers"
+
+    build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    diff_id: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int] = mapped_column(Integer)
+    instruction: Mapped[str] = mapped_column(Text)
+    content_id: Mapped[int] = mapped_column(ForeignKey("layer_contents.id"), index=True)
+
+    content: Mapped[LayerContentRow] = relationship()
+
+
+class FindingRow(Base):
+    """One explained difference between a build and the build it was judged against."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    layer: Mapped[int | None] = mapped_column(Integer)
+    instruction: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    change: Mapped[str] = mapped_column(String(20))
+    before: Mapped[str] = mapped_column(Text)
+    after: Mapped[str] = mapped_column(Text)
+    cause: Mapped[str] = mapped_column(String(30))
+    ignored: Mapped[bool] = mapped_column(Boolean)
+    new: Mapped[bool] = mapped_column(Boolean)
+
+
+class BaselineRow(Base):
+    """The reference build of one source fingerprint."""
+
+    __tablename__ = "baselines"
+    __table_args__ = (UniqueConstraint("target_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"))
+    # True when a person chose it with `drift accept`; False for the first good build.
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    set_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,441 @@
+"""Reading and writing drift's history. Every function takes the caller's session (its unit of work)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from drift.errors import UsageError
+from drift.storage.models import (
+    BaselineRow,
+    BuildLayerRow,
+    BuildRow,
+    FindingRow,
+    LayerContentRow,
+    LayerFileRow,
+    TargetRow,
+    utcnow,
+)
+from drift.values import (
+    BuilderInfo,
+    BuildSummary,
+    EntryType,
+    FileEntry,
+    Finding,
+    ImageRecord,
+    LayerRecord,
+    TargetSpec,
+    Verdict,
+)
+
+# --- targets -----------------------------------------------------------------
+
+
+def _spec(row: TargetRow) -> TargetSpec:
+    return TargetSpec(
+        name=row.name,
+        repo=row.repo,
+        commit=row.commit,
+        dockerfile=row.dockerfile,
+        context=row.context,
+        build_args=dict(row.build_args),
+        stage=row.stage,
+        platform=row.platform,
+        network=row.network,
+        pull=row.pull,
+        schedule=row.schedule,
+        ignore=tuple(row.ignore),
+    )
+
+
+def _target_row(session: Session, name: str) -> TargetRow:
+    row = session.scalar(select(TargetRow).where(TargetRow.name == name, TargetRow.enabled))
+    if row is None:
+        raise UsageError(f"unknown target {name!r}; `drift targets` lists the tracked ones")
+    return row
+
+
+def get_target(session: Session, name: str) -> TargetSpec:
+    return _spec(_target_row(session, name))
+
+
+def list_targets(session: Session, names: Sequence[str] = ()) -> list[TargetSpec]:
+    """The enabled targets, by name; the named ones only (in that order) when names are given."""
+    if names:
+        return [get_target(session, name) for name in names]
+    rows = session.scalars(select(TargetRow).where(TargetRow.enabled).order_by(TargetRow.name))
+    return [_spec(row) for row in rows]
+
+
+def save_target(session: Session, spec: TargetSpec) -> tuple[bool, bool]:
+    """Insert or update a target; returns (created, pin_moved)."""
+    row = session.scalar(select(TargetRow).where(TargetRow.name == spec.name))
+    created = row is None or not row.enabled
+    pin_moved = row is not None and row.commit != spec.commit
+    if row is None:
+        row = TargetRow(name=spec.name)
+        session.add(row)
+    row.repo = spec.repo
+    row.commit = spec.commit
+    row.dockerfile = spec.dockerfile
+    row.context = spec.context
+    row.build_args = dict(spec.build_args)
+    row.stage = spec.stage
+    row.platform = spec.platform
+    row.network = spec.network
+    row.pull = spec.pull
+    row.schedule = spec.schedule
+    row.ignore = list(spec.ignore)
+    row.enabled = True
+    row.updated_at = utcnow()
+    session.flush()
+    return created, pin_moved
+
+
+def remove_target(session: Session, name: str) -> None:
+    """Stop tracking a target; its history goes with it."""
+    session.delete(_target_row(session, name))
+
+
+# --- builds ------------------------------------------------------------------
+
+
+def start_build(session: Session, target: str, fingerprint: str, commit: str) -> int:
+    row = BuildRow(
+        target_id=_target_row(session, target).id,
+        fingerprint=fingerprint,
+        commit=commit,
+        status="running",
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def finish_build(
+    session: Session,
+    build_id: int,
+    *,
+    status: str,
+    verdict: Verdict,
+    builder: BuilderInfo | None = None,
+    image: ImageRecord | None = None,
+    compared_to: int | None = None,
+    findings: Iterable[Finding] = (),
+    error: str | None = None,
+    failed_step: str | None = None,
+    log_tail: str | None = None,
+) -> None:
+    """Record everything a finished build produced, in the caller's unit of work."""
+    row = session.get_one(BuildRow, build_id)
+    row.status = status
+    row.verdict = verdict.value
+    row.finished_at = utcnow()
+    row.compared_to_id = compared_to
+    row.error = error
+    row.failed_step = failed_step
+    row.log_tail = log_tail
+    if builder is not None:
+        row.engine_version = builder.engine_version
+        row.api_version = builder.api_version
+        row.os_arch = f"{builder.os}/{builder.arch}"
+        row.storage_driver = builder.storage_driver
+    if image is not None:
+        row.image_id = image.image_id
+        row.config = dict(image.config)
+        row.config_digest = image.config_digest
+        _save_layers(session, build_id, image.layers)
+    finding_rows = [
+        {
+            "build_id": build_id,
+            "kind": f.kind,
+            "layer": f.layer,
+            "instruction": f.instruction,
+            "subject": f.subject,
+            "change": f.change,
+            "before": f.before,
+            "after": f.after,
+            "cause": f.cause,
+            "ignored": f.ignored,
+            "new": f.new,
+        }
+        for f in findings
+    ]
+    if finding_rows:
+        session.execute(insert(FindingRow), finding_rows)
+    if verdict is Verdict.BASELINE:
+        set_baseline(session, build_id, accepted=False)
+    session.flush()
+
+
+def _save_layers(session: Session, build_id: int, layers: Sequence[LayerRecord]) -> None:
+    digests = {layer.normalized_digest for layer in layers}
+    found = session.execute(
+        select(LayerContentRow.normalized_digest, LayerContentRow.id).where(
+            LayerContentRow.normalized_digest.in_(digests)
+        )
+    )
+    known: dict[str, int] = {digest: content_id for digest, content_id in found}
+    for layer in layers:
+        if layer.normalized_digest in known:
+            continue
+        content = LayerContentRow(
+            normalized_digest=layer.normalized_digest,
+            file_count=len(layer.entries),
+            content_size=sum(entry.size for entry in layer.entries),
+        )
+        session.add(content)
+        session.flush()
+        known[layer.normalized_digest] = content.id
+        if layer.entries:
+            session.execute(
+                insert(LayerFileRow),
+                [
+                    {
+                        "content_id": content.id,
+                        "path": e.path,
+                        "type": e.type.value,
+                        "mode": e.mode,
+                        "uid": e.uid,
+                        "gid": e.gid,
+                        "size": e.size,
+                        "sha256": e.sha256,
+                        "link_target": e.link_target,
+                    }
+                    for e in layer.entries
+                ],
+            )
+    session.execute(
+        insert(BuildLayerRow),
+        [
+            {
+                "build_id": build_id,
+                "index": layer.index,
+                "diff_id": layer.diff_id,
+                "size": layer.size,
+                "instruction": layer.instruction,
+                "content_id": known[layer.normalized_digest],
+            }
+            for layer in layers
+        ],
+    )
+
+
+def load_image(session: Session, build_id: int) -> ImageRecord:
+    """The image a succeeded build recorded, manifests included."""
+    build = session.get_one(BuildRow, build_id)
+    layers = []
+    for layer in build.layers:
+        files = session.scalars(
+            select(LayerFileRow).where(LayerFileRow.content_id == layer.content_id).order_by(LayerFileRow.id)
+        )
+        entries = tuple(
+            FileEntry(
+                path=f.path,
+                type=EntryType(f.type),
+                mode=f.mode,
+                uid=f.uid,
+                gid=f.gid,
+                size=f.size,
+                sha256=f.sha256,
+                link_target=f.link_target,
+            )
+            for f in files
+        )
+        layers.append(
+            LayerRecord(
+                index=layer.index,
+                diff_id=layer.diff_id,
+                size=layer.size,
+                instruction=layer.instruction,
+                normalized_digest=layer.content.normalized_digest,
+                entries=entries,
+            )
+        )
+    return ImageRecord(
+        image_id=build.image_id or "",
+        layers=tuple(layers),
+        config=dict(build.config or {}),
+        config_digest=build.config_digest or "",
+    )
+
+
+def layer_summaries(session: Session, build_id: int) -> list[dict[str, Any]]:
+    """Index, diff_id, size, instruction and normalized digest of each layer of a build."""
+    build = session.get_one(BuildRow, build_id)
+    return [
+        {
+            "index": layer.index,
+            "diff_id": layer.diff_id,
+            "size": layer.size,
+            "instruction": layer.instruction,
+            "normalized_digest": layer.content.normalized_digest,
+            "files": layer.content.file_count,
+        }
+        for layer in build.layers
+    ]
+
+
+# --- baselines ---------------------------------------------------------------
+
+
+def baseline_build_id(session: Session, target: str, fingerprint: str) -> int | None:
+    target_id = _target_row(session, target).id
+    return session.scalar(
+        select(BaselineRow.build_id).where(
+            BaselineRow.target_id == target_id, BaselineRow.fingerprint == fingerprint
+        )
+    )
+
+
+def set_baseline(session: Session, build_id: int, *, accepted: bool) -> None:
+    build = session.get_one(BuildRow, build_id)
+    row = session.scalar(
+        select(BaselineRow).where(
+            BaselineRow.target_id == build.target_id, BaselineRow.fingerprint == build.fingerprint
+        )
+    )
+    if row is None:
+        row = BaselineRow(target_id=build.target_id, fingerprint=build.fingerprint)
+        session.add(row)
+    row.build_id = build_id
+    row.accepted = accepted
+    row.set_at = utcnow()
+    session.flush()
+
+
+def previous_succeeded_build(session: Session, build_id: int) -> int | None:
+    """The latest succeeded build of the same target and fingerprint before this one."""
+    build = session.get_one(BuildRow, build_id)
+    return session.scalar(
+        select(BuildRow.id)
+        .where(
+            BuildRow.target_id == build.target_id,
+            BuildRow.fingerprint == build.fingerprint,
+            BuildRow.status == "succeeded",
+            BuildRow.id < build_id,
+        )
+        .order_by(BuildRow.id.desc())
+        .limit(1)
+    )
+
+
+def finding_keys(session: Session, build_id: int) -> set[tuple[str, int | None, str, str, str]]:
+    rows = session.execute(
+        select(
+            FindingRow.kind, FindingRow.layer, FindingRow.subject, FindingRow.change, FindingRow.after
+        ).where(FindingRow.build_id == build_id)
+    ).tuples()
+    return set(rows)
+
+
+# --- reading history -----------------------------------------------------------
+
+
+def _summary(session: Session, row: BuildRow) -> BuildSummary:
+    baseline = session.scalar(
+        select(BaselineRow).where(
+            BaselineRow.target_id == row.target_id, BaselineRow.fingerprint == row.fingerprint
+        )
+    )
+    builder = None
+    if row.engine_version is not None:
+        os_name, _, arch = (row.os_arch or "/").partition("/")
+        builder = BuilderInfo(
+            engine_version=row.engine_version,
+            api_version=row.api_version or "",
+            os=os_name,
+            arch=arch,
+            storage_driver=row.storage_driver or "",
+        )
+    findings = tuple(
+        Finding(
+            kind=f.kind,
+            layer=f.layer,
+            instruction=f.instruction,
+            subject=f.subject,
+            change=f.change,
+            before=f.before,
+            after=f.after,
+            cause=f.cause,
+            ignored=f.ignored,
+            new=f.new,
+        )
+        for f in row.findings
+    )
+    is_baseline = baseline is not None and baseline.build_id == row.id
+    return BuildSummary(
+        id=row.id,
+        target=row.target.name,
+        fingerprint=row.fingerprint,
+        commit=row.commit,
+        status=row.status,
+        verdict=Verdict(row.verdict) if row.verdict else None,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        image_id=row.image_id,
+        builder=builder,
+        compared_to=row.compared_to_id,
+        error=row.error,
+        failed_step=row.failed_step,
+        log_tail=row.log_tail,
+        findings=findings,
+        is_baseline=is_baseline,
+        accepted=is_baseline and baseline is not None and baseline.accepted,
+    )
+
+
+def get_build(session: Session, build_id: int) -> BuildSummary:
+    row = session.get(BuildRow, build_id)
+    if row is None:
+        raise UsageError(f"no build {build_id}; `drift history NAME` lists a target's builds")
+    return _summary(session, row)
+
+
+def history(
+    session: Session, target: str, *, since: datetime | None = None, limit: int | None = None
+) -> list[BuildSummary]:
+    """A target's builds, newest first."""
+    query = select(BuildRow).where(BuildRow.target_id == _target_row(session, target).id)
+    if since is not None:
+        query = query.where(BuildRow.started_at >= since)
+    query = query.order_by(BuildRow.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return [_summary(session, row) for row in session.scalars(query)]
+
+
+def latest_finished_build(session: Session, target: str) -> BuildSummary | None:
+    builds = session.scalars(
+        select(BuildRow)
+        .where(BuildRow.target_id == _target_row(session, target).id, BuildRow.verdict.is_not(None))
+        .order_by(BuildRow.id.desc())
+        .limit(1)
+    ).all()
+    return _summary(session, builds[0]) if builds else None
+
+
+def latest_succeeded_build_id(session: Session, target: str) -> int | None:
+    target_row = _target_row(session, target)
+    return session.scalar(
+        select(BuildRow.id)
+        .where(
+            BuildRow.target_id == target_row.id,
+            BuildRow.status == "succeeded",
+            BuildRow.commit == target_row.commit,
+        )
+        .order_by(BuildRow.id.desc())
+        .limit(1)
+    )
+
+
+def count_builds(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(BuildRow)) or 0
+
+
+def delete_build(session: Session, build_id: int) -> None:
+    session.execute(delete(BuildRow).where(BuildRow.id == build_id))

@@ -1,0 +1,1 @@
+"""Alembic migrations of drift's schema (installed as drift.migrations)."""

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "tool version $(cat /opt/tool/VERSION)"
+cat /opt/tool/latest.txt

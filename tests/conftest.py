@@ -1,0 +1,136 @@
+"""Shared fixtures: a real Docker Engine, real git repositories, the samples' upstream servers, and drift itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_projects"
+sys.path.insert(0, str(SAMPLES))
+
+import upstream  # noqa: E402  (sample_projects/upstream.py: the samples' "outside world")
+
+BASE_IMAGES = ("busybox:latest", "debian:bookworm")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> str:
+    """A Docker Engine with the samples' base images. Missing under CI=true is a failure, never a skip."""
+    import docker
+
+    try:
+        client = docker.APIClient(version="auto", timeout=30)
+        client.version()
+    except Exception as exc:
+        message = f"no Docker Engine answers ({exc}); start dockerd (`.ci/run` does)"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    missing = []
+    for image in BASE_IMAGES:
+        try:
+            client.inspect_image(image)
+        except docker.errors.ImageNotFound:
+            missing.append(image)
+    if missing:
+        pytest.fail(f"base images {', '.join(missing)} are missing; run scripts/provision-base-images")
+    return str(client.base_url)
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Drift:
+    """Runs the real `drift` command line against one SQLite file and one repository cache."""
+
+    db_path: Path
+    cache_dir: Path
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.db_path}"
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
+        full_env = {**os.environ, "DRIFT_DB": self.db_url, "DRIFT_CACHE_DIR": str(self.cache_dir), **(env or {})}
+        proc = subprocess.run(
+            [sys.executable, "-m", "drift", *args], capture_output=True, text=True, env=full_env, timeout=900
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def rows(self, query: str) -> list[tuple]:  # type: ignore[type-arg]
+        with sqlite3.connect(self.db_path) as connection:
+            return connection.execute(query).fetchall()
+
+
+@pytest.fixture
+def drift(tmp_path: Path) -> Drift:
+    return Drift(db_path=tmp_path / "state" / "drift.db", cache_dir=tmp_path / "cache")
+
+
+@dataclass
+class GitRepo:
+    """A real git repository made in the test."""
+
+    path: Path
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(self.path), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def commit_all(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Iterator[object]:
+    """make_repo(sample_name) -> GitRepo holding a copy of sample_projects/<sample_name>, committed."""
+
+    def make(sample: str) -> GitRepo:
+        path = tmp_path / f"repo-{sample}"
+        shutil.copytree(SAMPLES / sample, path)
+        repo = GitRepo(path)
+        repo.git("init", "-q", "-b", "main")
+        repo.git("config", "user.email", "test@example.invalid")
+        repo.git("config", "user.name", "drift tests")
+        repo.commit_all(f"{sample} sample")
+        return repo
+
+    yield make
+
+
+@pytest.fixture
+def upstream_server(tmp_path: Path) -> Iterator[object]:
+    """A changing 'upstream' file server on 127.0.0.1."""
+    root = tmp_path / "upstream"
+    root.mkdir()
+    server = upstream.serve(root, 0)
+    server.root = root  # type: ignore[attr-defined]
+    try:
+        yield server
+    finally:
+        server.close()

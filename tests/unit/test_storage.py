@@ -1,0 +1,59 @@
+"""The schema: migrations and models agree; a real SQLite file in WAL mode; manifests shared across builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from drift.storage import store
+from drift.storage.database import Database
+from drift.storage.models import Base
+from drift.values import EntryType, FileEntry, ImageRecord, LayerRecord, TargetSpec, Verdict
+
+
+def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'drift.db'}")
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    assert db.current_revision() == db.head_revision()
+
+
+def test_sqlite_file_is_created_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "drift.db"
+    db = Database(f"sqlite:///{path}")
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 30_000
+    assert path.exists()
+
+
+def test_upgrade_is_idempotent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'drift.db'}"
+    assert Database(url, upgrade=False).upgrade() is True
+    assert Database(url, upgrade=False).upgrade() is False
+
+
+def _image(content: bytes) -> ImageRecord:
+    entry = FileEntry("/app/x", EntryType.FILE, 0o644, 0, 0, len(content), content.hex().ljust(64, "0"), "")
+    layer = LayerRecord(0, "sha256:" + "1" * 64, 1024, "COPY x /app/x", "sha256:" + content.hex().ljust(64, "0"), (entry,))
+    return ImageRecord("sha256:" + "2" * 64, (layer,), {"Cmd": ["sh"]}, "sha256:" + "3" * 64)
+
+
+def test_layer_contents_and_manifests_are_stored_once(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'drift.db'}")
+    with db.session() as session:
+        store.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
+        for _ in range(3):
+            build = store.start_build(session, "t", "fp", "a" * 40)
+            store.finish_build(session, build, status="succeeded", verdict=Verdict.REPRODUCIBLE, image=_image(b"same"))
+    with db.engine.connect() as connection:
+        assert connection.execute(text("select count(*) from layer_contents")).scalar() == 1
+        assert connection.execute(text("select count(*) from layer_files")).scalar() == 1
+        assert connection.execute(text("select count(*) from build_layers")).scalar() == 3
+    with db.session() as session:
+        loaded = store.load_image(session, build)
+    assert loaded.layers[0].entries == _image(b"same").layers[0].entries

@@ -43,6 +43,9 @@ app.add_typer(db_app, name="db")
 
 out = Console()
 err = Console(stderr=True)
+if not out.is_terminal:
+    # CI logs and files: Rich would assume 80 columns and fold every table.
+    out.width = max(out.width, 160)
 
 
 class Format(StrEnum):
@@ -247,7 +250,7 @@ def run_command(
     code = exit_code(outcomes, fail_on.value)
     errors = {o.error for o in outcomes if o.error and o.verdict.value == "error"}
     for message in sorted(errors):
-        err.print(f"drift: error: {message}", highlight=False, markup=False)
+        _error_line(f"drift: error: {message}")
     raise typer.Exit(code)
 
 
@@ -383,13 +386,19 @@ def db_upgrade_command(ctx: typer.Context) -> None:
     out.print(f"database at revision {db.current_revision()}" + (" (upgraded)" if applied else " (already current)"))
 
 
+def _error_line(message: str) -> None:
+    # Plain write: an error is one line, never folded to the terminal's width.
+    sys.stderr.write(" ".join(message.split()) + "\n")
+
+
 def main() -> None:
     """Console entry point: one line and exit code 2 for every error drift can name."""
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode Click returns the code of typer.Exit instead of exiting.
+        code = app(standalone_mode=False)
     except DriftError as exc:
-        err.print(f"drift: error: {exc}", highlight=False, markup=False)
+        _error_line(f"drift: error: {exc}")
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -397,17 +406,14 @@ def main() -> None:
         exc.show()
         sys.exit(2)
     except click.exceptions.Abort:
-        err.print("drift: aborted")
+        _error_line("drift: aborted")
         sys.exit(130)
     except KeyboardInterrupt:
-        err.print("drift: interrupted")
+        _error_line("drift: interrupted")
         sys.exit(130)
     except Exception as exc:
         if verbose:
             traceback.print_exc()
-        err.print(
-            f"drift: internal error: {exc!r} (a bug; rerun with --verbose for the traceback)",
-            highlight=False,
-            markup=False,
-        )
+        _error_line(f"drift: internal error: {exc!r} (a bug; rerun with --verbose for the traceback)")
         sys.exit(70)
+    sys.exit(code if isinstance(code, int) else 0)

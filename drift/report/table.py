@@ -76,7 +76,7 @@ def render_outcome(console: Console, build: BuildSummary) -> None:
     """One line per checked target, then what explains the verdict."""
     line = Text.assemble(f"{build.target}: ", verdict_text(build.verdict), f"  (build {build.id})")
     console.print(line, highlight=False)
-    if build.verdict in (Verdict.BROKEN, Verdict.FAILED, Verdict.ERROR):
+    if build.verdict in (Verdict.BROKEN, Verdict.FAILED):
         if build.failed_step:
             console.print(f"  failed step: {build.failed_step}", highlight=False)
         if build.error:
@@ -88,7 +88,7 @@ def render_outcome(console: Console, build: BuildSummary) -> None:
 def render_targets(console: Console, rows: Sequence[tuple[TargetSpec, BuildSummary | None]]) -> None:
     table = Table(title="tracked targets")
     for column in ("name", "repo", "commit", "dockerfile", "pull", "latest", "last build"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold", no_wrap=column not in ("repo", "dockerfile"))
     for spec, latest in rows:
         table.add_row(
             spec.name,
@@ -141,8 +141,9 @@ def render_report(
     console: Console, rows: Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[BuildSummary]]]
 ) -> None:
     table = Table(title="drift report")
-    for column in ("target", "commit", "verdict", "since", "build", "good streak", "explanation"):
-        table.add_column(column, overflow="fold")
+    for column in ("target", "commit", "verdict", "since", "build", "good streak"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("explanation", overflow="fold", ratio=1)
     for spec, latest, history in rows:
         table.add_row(
             spec.name,
@@ -158,8 +159,9 @@ def render_report(
 
 def render_history(console: Console, name: str, builds: Sequence[BuildSummary]) -> None:
     table = Table(title=f"history of {name}")
-    for column in ("build", "started", "commit", "verdict", "baseline", "findings", "error"):
-        table.add_column(column, overflow="fold")
+    for column in ("build", "started", "commit", "verdict", "baseline", "findings"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("error", overflow="fold", ratio=1)
     for build in builds:
         real = [f for f in build.findings if not f.ignored]
         table.add_row(

@@ -32,7 +32,9 @@ def test_bad_name_and_malformed_build_arg_write_nothing(drift, make_repo) -> Non
 
 def test_unreachable_repo_missing_dockerfile_and_unknown_ref(drift, make_repo, tmp_path) -> None:
     repo = make_repo("reproducible")
-    assert_one_line_error(drift("track", "x", "--repo", str(tmp_path / "nowhere"), "--commit", "main"), "does not exist")
+    assert_one_line_error(
+        drift("track", "x", "--repo", str(tmp_path / "nowhere"), "--commit", "main"), "does not exist"
+    )
     assert_one_line_error(
         drift("track", "x", "--repo", str(repo.path), "--commit", "main", "--dockerfile", "missing/Dockerfile"),
         "no Dockerfile at 'missing/Dockerfile'",

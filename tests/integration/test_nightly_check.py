@@ -18,8 +18,18 @@ def latest(report: dict, name: str) -> dict:  # type: ignore[type-arg]
 
 def track_download(drift, repo, server, name: str = "download") -> None:  # type: ignore[no-untyped-def]
     result = drift(
-        "track", name, "--repo", str(repo.path), "--commit", "main", "--pull", "never", "--network", "host",
-        "--build-arg", f"UPSTREAM_URL={server.url}/tool/latest.txt",
+        "track",
+        name,
+        "--repo",
+        str(repo.path),
+        "--commit",
+        "main",
+        "--pull",
+        "never",
+        "--network",
+        "host",
+        "--build-arg",
+        f"UPSTREAM_URL={server.url}/tool/latest.txt",
     )
     assert result.code == 0, result.stderr
 
@@ -45,7 +55,9 @@ def test_reproducible_sample_gets_fresh_layer_digests_but_is_reproducible(drift,
     assert [layer["normalized_digest"] for layer in layers[0]] == [layer["normalized_digest"] for layer in layers[1]]
     # .dockerignore was honoured: notes/ never reached the image.
     assert not any(
-        f["subject"].startswith("/app/notes") for b in builds for f in drift("show", str(b["build"]), "--format", "json").json()["findings"]
+        f["subject"].startswith("/app/notes")
+        for b in builds
+        for f in drift("show", str(b["build"]), "--format", "json").json()["findings"]
     )
 
 
@@ -123,8 +135,20 @@ def test_moving_the_pin_starts_a_new_baseline(drift, make_repo, upstream_server)
 
     (repo.path / "run-tool.sh").write_text("#!/bin/sh\necho tool changed on purpose\n")
     new_commit = repo.commit_all("change the tool script")
-    moved = drift("track", "download", "--repo", str(repo.path), "--commit", new_commit, "--pull", "never",
-                  "--network", "host", "--build-arg", f"UPSTREAM_URL={upstream_server.url}/tool/latest.txt")
+    moved = drift(
+        "track",
+        "download",
+        "--repo",
+        str(repo.path),
+        "--commit",
+        new_commit,
+        "--pull",
+        "never",
+        "--network",
+        "host",
+        "--build-arg",
+        f"UPSTREAM_URL={upstream_server.url}/tool/latest.txt",
+    )
     assert moved.code == 0
     assert "new baseline" in moved.stdout
 
@@ -140,10 +164,23 @@ def test_unpinned_apt_package_upgrade_drifts_with_apt_cause(drift, make_repo, tm
     upstream.publish_deb(apt_repo, "hello-drift", "1.0")
     with upstream.serve(apt_repo, 0) as server:
         repo = make_repo("debian-apt")
-        assert drift(
-            "track", "apt", "--repo", str(repo.path), "--commit", "main", "--pull", "never", "--network", "host",
-            "--build-arg", f"APT_SOURCE=deb [trusted=yes] {server.url}/ ./",
-        ).code == 0
+        assert (
+            drift(
+                "track",
+                "apt",
+                "--repo",
+                str(repo.path),
+                "--commit",
+                "main",
+                "--pull",
+                "never",
+                "--network",
+                "host",
+                "--build-arg",
+                f"APT_SOURCE=deb [trusted=yes] {server.url}/ ./",
+            ).code
+            == 0
+        )
         assert drift("run", "apt").code == 0
         same = drift("run", "apt")
         # apt's indexes, caches and logs differ between two identical builds: noise, not drift.

@@ -39,7 +39,9 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
 
 def _image(content: bytes) -> ImageRecord:
     entry = FileEntry("/app/x", EntryType.FILE, 0o644, 0, 0, len(content), content.hex().ljust(64, "0"), "")
-    layer = LayerRecord(0, "sha256:" + "1" * 64, 1024, "COPY x /app/x", "sha256:" + content.hex().ljust(64, "0"), (entry,))
+    layer = LayerRecord(
+        0, "sha256:" + "1" * 64, 1024, "COPY x /app/x", "sha256:" + content.hex().ljust(64, "0"), (entry,)
+    )
     return ImageRecord("sha256:" + "2" * 64, (layer,), {"Cmd": ["sh"]}, "sha256:" + "3" * 64)
 
 

@@ -1,0 +1,110 @@
+"""Benchmark: reading and fingerprinting a built image, against a plain `docker save` as the floor.
+
+Builds the Debian sample (sample_projects/debian-apt, with a local apt
+repository served on 127.0.0.1), then measures, each in a fresh process so
+peak RSS is the reader's own:
+
+- floor: `GET /images/{id}/get` streamed to /dev/null;
+- drift: the same stream read by drift.image.read_image (every layer's file
+  manifest, content hashes and normalized digest).
+
+Prints wall times (median of --repeat runs), their ratio and peak RSS.
+Targets: ratio at most 1.5, peak RSS under 150 MB.
+
+    python benchmarks/read_image.py [--repeat 5] [--image REF]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "sample_projects"))
+
+import docker  # noqa: E402
+import upstream  # noqa: E402
+
+MEASURE = r"""
+import json, os, resource, sys, time
+import docker
+mode, image = sys.argv[1], sys.argv[2]
+api = docker.APIClient(version="auto", timeout=600)
+start = time.perf_counter()
+if mode == "floor":
+    size = 0
+    with open(os.devnull, "wb") as sink:
+        for chunk in api.get_image(image):
+            size += len(chunk)
+            sink.write(chunk)
+    extra = {"bytes": size}
+else:
+    from drift.image import read_image
+    record = read_image(api, image)
+    extra = {"layers": len(record.layers), "files": sum(len(l.entries) for l in record.layers)}
+elapsed = time.perf_counter() - start
+print(json.dumps({"seconds": elapsed, "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, **extra}))
+"""
+
+
+def measure(mode: str, image: str) -> dict[str, float]:
+    output = subprocess.run(
+        [sys.executable, "-c", MEASURE, mode, image], check=True, capture_output=True, text=True
+    ).stdout
+    result: dict[str, float] = json.loads(output)
+    return result
+
+
+def build_debian_sample() -> str:
+    with tempfile.TemporaryDirectory() as scratch:
+        repo = Path(scratch) / "apt"
+        upstream.publish_deb(repo, "hello-drift", "1.0")
+        with upstream.serve(repo, 0) as server:
+            api = docker.APIClient(version="auto", timeout=600)
+            for message in api.build(
+                path=str(ROOT / "sample_projects" / "debian-apt"),
+                tag="drift-benchmark:debian-apt",
+                nocache=True,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                network_mode="host",
+                buildargs={"APT_SOURCE": f"deb [trusted=yes] {server.url}/ ./"},
+                decode=True,
+            ):
+                if "error" in message:
+                    raise SystemExit(f"build failed: {message['error']}")
+    return "drift-benchmark:debian-apt"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--image", help="measure this image instead of building the Debian sample")
+    args = parser.parse_args()
+
+    image = args.image or build_debian_sample()
+    measure("floor", image)  # warm the engine's page cache once
+    floors = [measure("floor", image) for _ in range(args.repeat)]
+    reads = [measure("drift", image) for _ in range(args.repeat)]
+    floor_s = statistics.median(r["seconds"] for r in floors)
+    read_s = statistics.median(r["seconds"] for r in reads)
+    peak_mb = max(r["max_rss_kb"] for r in reads) / 1024
+    floor_peak_mb = max(r["max_rss_kb"] for r in floors) / 1024
+    print(
+        f"image:                    {image} ({floors[0]['bytes'] / 1e6:.1f} MB saved, "
+        f"{int(reads[0]['layers'])} layers, {int(reads[0]['files'])} manifest entries)"
+    )
+    print(f"docker save -> /dev/null: {floor_s:.3f} s (median of {args.repeat}), peak RSS {floor_peak_mb:.0f} MB")
+    print(f"drift read_image:         {read_s:.3f} s (median of {args.repeat}), peak RSS {peak_mb:.0f} MB")
+    print(f"ratio:                    {read_s / floor_s:.2f} (target <= 1.5)")
+    print(f"peak RSS:                 {peak_mb:.0f} MB (target < 150 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from drift import __version__
 from drift.build.engine import Engine
@@ -211,11 +212,12 @@ class _ConsoleProgress:
 
     def step(self, target: str, text: str) -> None:
         if self.status is not None:
-            self.status.update(f"{target}: {text}")
+            first_line = " ".join(text.split())
+            self.status.update(Text(f"{target}: {first_line[:100]}"))
 
     def log(self, target: str, line: str) -> None:
         if self.verbose:
-            err.print(f"[dim]{target} |[/dim] {line}", highlight=False, markup=False)
+            err.print(Text.assemble((f"{target} | ", "dim"), line), highlight=False, soft_wrap=True)
 
 
 @contextmanager

@@ -71,3 +71,14 @@ def test_engine_that_does_not_answer(drift, make_repo) -> None:
 
 def test_bad_database_url(drift) -> None:
     assert_one_line_error(drift("--db", "not a url", "targets"), "is not a database URL")
+
+
+@pytest.mark.usefixtures("docker_engine")
+def test_pull_never_with_a_missing_base_image_is_an_error(drift, make_repo) -> None:
+    repo = make_repo("reproducible")
+    (repo.path / "Dockerfile").write_text("FROM drift-test/not-in-the-engine:1\nRUN true\n")
+    repo.commit_all("a base image nobody has")
+    assert drift("track", "orphan", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    result = drift("run", "orphan")
+    assert_one_line_error(result, "base image drift-test/not-in-the-engine:1 is not in the engine")
+    assert drift.rows("select status, verdict from builds") == [("error", "error")]

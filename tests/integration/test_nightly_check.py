@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import docker
 import pytest
 import upstream
 
@@ -14,6 +15,14 @@ pytestmark = pytest.mark.usefixtures("docker_engine")
 def latest(report: dict, name: str) -> dict:  # type: ignore[type-arg]
     [target] = [t for t in report["targets"] if t["name"] == name]
     return target["latest"]
+
+
+def _containers() -> set[str]:
+    return {c["Id"] for c in docker.APIClient(version="auto").containers(all=True)}
+
+
+def _dangling_images() -> set[str]:
+    return {i["Id"] for i in docker.APIClient(version="auto").images(filters={"dangling": True})}
 
 
 def track_download(drift, repo, server, name: str = "download") -> None:  # type: ignore[no-untyped-def]
@@ -53,6 +62,13 @@ def test_reproducible_sample_gets_fresh_layer_digests_but_is_reproducible(drift,
     assert [layer["diff_id"] for layer in layers[0][1:]] != [layer["diff_id"] for layer in layers[1][1:]]
     # ...while their normalized content is the same.
     assert [layer["normalized_digest"] for layer in layers[0]] == [layer["normalized_digest"] for layer in layers[1]]
+    builder = drift("show", str(builds[0]["build"]), "--format", "json").json()["builder"]
+    assert builder["engine_version"] and builder["api_version"] and builder["storage_driver"]
+    assert builder["os"] == "linux"
+    # drift labels the images it builds with the target and the build.
+    image = docker.APIClient(version="auto").inspect_image(builds[0]["image_id"])
+    assert image["Config"]["Labels"]["drift.target"] == "repro"
+    assert image["Config"]["Labels"]["drift.build"] == str(builds[0]["build"])
     # .dockerignore was honoured: notes/ never reached the image.
     assert not any(
         f["subject"].startswith("/app/notes")
@@ -108,6 +124,7 @@ def test_failing_build_is_broken_after_a_success_and_failed_without_one(drift, m
     assert drift("run").code == 0
 
     (upstream_server.root / "tool" / "latest.txt").unlink()  # the URL now answers 404
+    containers_before, dangling_before = _containers(), _dangling_images()
     broken = drift("run", "download")
     assert broken.code == 1
     assert "download: broken" in broken.stdout
@@ -116,6 +133,9 @@ def test_failing_build_is_broken_after_a_success_and_failed_without_one(drift, m
     assert "wget" in build["failed_step"]
     assert "404" in build["log_tail"] or "Not Found" in build["log_tail"]
     assert build["error"]
+    # The failed build left no intermediate container and no dangling step image behind.
+    assert _containers() == containers_before
+    assert _dangling_images() <= dangling_before
 
     # A new target that never built: failed, not broken.
     track_download(drift, repo, upstream_server, name="download-new")

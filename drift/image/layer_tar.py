@@ -1,0 +1,353 @@
+"""Read one layer tar, as a stream, into drift's file manifest.
+
+A layer is a tar of the files a build step added or changed, plus overlay
+whiteout markers for what it deleted. This module walks it once, hashing each
+regular file's content in chunks as it passes, and returns the manifest, the
+layer's diff_id (sha256 of the uncompressed tar) and its size. Nothing is
+extracted to disk and no file content is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+import posixpath
+import struct
+import zlib
+from typing import Protocol
+
+from drift.errors import ImageReadError
+from drift.image.stream import Fill, ForwardReader
+from drift.values import EntryType, FileEntry
+
+GZIP_MAGIC = b"\x1f\x8b"
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+# AUFS kept its own bookkeeping under this prefix (hard-link dirs and the like);
+# it carries no image content, and Docker skips it when applying a layer.
+_AUFS_META_PREFIX = ".wh..wh."
+
+
+class Readable(Protocol):
+    """Anything with a binary `read(n)`: an open file, a socket file, `gzip.open(...)`."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+def read_layer_tar(stream: Readable) -> tuple[tuple[FileEntry, ...], str, int]:
+    """Read a layer tar (plain or gzip-compressed) from `stream` to its end.
+
+    Returns the manifest sorted by path, the diff_id as bare hex (sha256 over
+    the uncompressed tar bytes, end padding included) and the uncompressed size
+    in bytes. Raises ImageReadError when the stream is not a readable tar.
+    """
+    return read_layer(stream.read)
+
+
+def read_layer(fill: Fill) -> tuple[tuple[FileEntry, ...], str, int]:
+    """`read_layer_tar` over a `Fill` source; lets callers pass memoryviews without copies."""
+    raw = ForwardReader(fill)
+    digest = hashlib.sha256()
+    try:
+        if raw.peek(2) == GZIP_MAGIC:
+            unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
+            reader = ForwardReader(unzipped.read, digest.update)
+        else:
+            reader = ForwardReader(raw.read1, digest.update)
+        entries = _walk(reader)
+        end = reader.tell()
+        # Past the end-of-archive block only zero padding may follow; anything
+        # else is a member this walk did not list.
+        stray: list[bool] = []
+        size = end + reader.feed(1 << 62, lambda view: stray.append(bool(view.tobytes().strip(b"\0"))))
+    except (EOFError, OSError, ValueError, zlib.error) as error:
+        # gzip/zlib errors for a damaged blob; ValueError for a non-numeric pax record.
+        raise ImageReadError(f"layer is not a readable tar: {error}") from error
+    if any(stray):
+        raise ImageReadError(f"layer tar has an unreadable header near byte {end}")
+    return _manifest(entries), digest.hexdigest(), size
+
+
+# -- the tar walk ----------------------------------------------------------------
+#
+# A hand-written header parser rather than tarfile: tarfile spends ~20 us on
+# each member header (and its stream mode "r|" copies its whole buffer on every
+# small read), which made a 200,000-file layer take 1.7x as long to read as the
+# engine takes to save it; this parser takes about a quarter of that. It reads
+# exactly what drift needs from ustar, GNU and pax headers, and nothing else.
+
+_BLOCK = 512
+_ZERO_BLOCK = bytes(_BLOCK)
+_POSIX_MAGIC = b"ustar\x0000"
+_PAX_HEADER = b"x"
+_PAX_GLOBAL = b"g"
+_GNU_LONGNAME = b"L"
+_GNU_LONGLINK = b"K"
+_GNU_SPARSE = b"S"
+_TYPES: dict[bytes, EntryType] = {
+    b"0": EntryType.FILE,
+    b"\0": EntryType.FILE,
+    b"7": EntryType.FILE,  # contiguous file: a regular file to everyone but one 1980s OS
+    b"1": EntryType.HARDLINK,
+    b"2": EntryType.SYMLINK,
+    b"3": EntryType.CHAR,
+    b"4": EntryType.BLOCK,
+    b"5": EntryType.DIR,
+    b"6": EntryType.FIFO,
+}
+_NUMBER_CACHE_LIMIT = 4096
+
+
+def _walk(reader: ForwardReader) -> list[FileEntry]:
+    """The layer's entries in tar order."""
+    entries: list[FileEntry] = []
+    # Modes and owners repeat across a layer: parse each raw field once and
+    # share one int object between all entries that carry it.
+    numbers: dict[bytes, int] = {}
+    modes: dict[bytes, int] = {}  # separate: the same raw bytes mean another value once masked
+    global_fields: dict[str, bytes] = {}
+    next_fields: dict[str, bytes] = {}  # pax "x" and GNU L/K records for the next member
+    while True:
+        offset = reader.tell()
+        header = reader.read(_BLOCK)
+        if len(header) < _BLOCK:
+            if not header and offset > 0:
+                return entries  # no end-of-archive blocks; tar(1) accepts that too
+            raise ImageReadError(
+                "layer is not a readable tar: it is empty"
+                if not header
+                else f"layer tar ends inside the header at byte {offset}"
+            )
+        if header == _ZERO_BLOCK:
+            return entries
+        if not _checksum_ok(header):
+            where = "not a tar" if offset == 0 else f"damaged header at byte {offset}"
+            raise ImageReadError(f"layer is not a readable tar: {where}")
+        typeflag = header[156:157]
+        size = _number(header[124:136])
+        if typeflag in (_PAX_HEADER, _PAX_GLOBAL, _GNU_LONGNAME, _GNU_LONGLINK):
+            data = _read_exact(reader, size, offset)
+            if typeflag == _PAX_HEADER:
+                next_fields.update(_pax_records(data, offset))
+            elif typeflag == _PAX_GLOBAL:
+                global_fields.update(_pax_records(data, offset))
+            else:
+                next_fields["path" if typeflag == _GNU_LONGNAME else "linkpath"] = data.split(b"\0", 1)[0]
+            continue
+        fields = {**global_fields, **next_fields} if global_fields or next_fields else None
+        next_fields = {}
+        entry_type = _TYPES.get(typeflag)
+        if typeflag == _GNU_SPARSE or (fields and any(key.startswith("GNU.sparse.") for key in fields)):
+            raise ImageReadError(f"layer holds a sparse file at byte {offset}; drift cannot read sparse tars")
+        if fields:
+            size = int(fields["size"]) if "size" in fields else size
+        if entry_type is None:
+            _skip_exact(reader, _padded(size), offset)  # volume labels and the like: not files
+            continue
+        entry = _entry(reader, header, entry_type, size, fields, numbers, modes, offset)
+        if entry is not None:
+            entries.append(entry)
+
+
+def _entry(
+    reader: ForwardReader,
+    header: bytes,
+    entry_type: EntryType,
+    size: int,
+    fields: dict[str, bytes] | None,
+    numbers: dict[bytes, int],
+    modes: dict[bytes, int],
+    offset: int,
+) -> FileEntry | None:
+    if fields and "path" in fields:
+        raw_name = fields["path"]
+    else:
+        raw_name = header[:100].split(b"\0", 1)[0]
+        if header[257:265] == _POSIX_MAGIC and header[345] != 0:
+            raw_name = header[345:500].split(b"\0", 1)[0] + b"/" + raw_name
+    name = raw_name.decode("utf-8", "surrogateescape")
+    if entry_type is EntryType.FILE and header[156:157] == b"\0" and name.endswith("/"):
+        entry_type = EntryType.DIR  # pre-POSIX tars marked directories only by the slash
+    path = absolute_path(name)
+    if entry_type is EntryType.FILE:
+        digest = hashlib.sha256()
+        if reader.feed(size, digest.update) < size:
+            raise ImageReadError(f"layer tar ends inside {name!r}")
+        _skip_exact(reader, -size % _BLOCK, offset)
+        sha256 = digest.hexdigest()
+    else:
+        size, sha256 = 0, ""  # header-only types: any size field is not followed by data
+    if ".wh." in path:
+        parent, _, base = path.rpartition("/")
+        if base.startswith(WHITEOUT_PREFIX):
+            if base == OPAQUE_MARKER:
+                return _marker(parent or "/", EntryType.OPAQUE)
+            if base.startswith(_AUFS_META_PREFIX):
+                return None
+            return _marker(f"{parent}/{base[len(WHITEOUT_PREFIX) :]}", EntryType.WHITEOUT)
+    mode = _cached_number(header[100:108], modes, 0o7777)
+    uid = int(fields["uid"]) if fields and "uid" in fields else _cached_number(header[108:116], numbers)
+    gid = int(fields["gid"]) if fields and "gid" in fields else _cached_number(header[116:124], numbers)
+    if entry_type is EntryType.FILE:
+        return FileEntry(path, entry_type, mode, uid, gid, size, sha256, "")
+    if entry_type is EntryType.HARDLINK or entry_type is EntryType.SYMLINK:
+        raw_link = fields["linkpath"] if fields and "linkpath" in fields else header[157:257].split(b"\0", 1)[0]
+        link = raw_link.decode("utf-8", "surrogateescape")
+        if entry_type is EntryType.HARDLINK:
+            link = absolute_path(link)  # the digest is filled in by _manifest
+        return FileEntry(path, entry_type, mode, uid, gid, 0, "", link)
+    return FileEntry(path, entry_type, mode, uid, gid, 0, "", "")
+
+
+def _marker(path: str, entry_type: EntryType) -> FileEntry:
+    # A marker only says "deleted" or "opaque"; the mode and owner Docker writes on
+    # it come from whichever process deleted the file and carry no meaning, so
+    # they are zeroed to keep them out of the normalized digest.
+    return FileEntry(path, entry_type, 0, 0, 0, 0, "", "")
+
+
+def _checksum_ok(header: bytes) -> bool:
+    field = header[148:156]
+    try:
+        stored = int(field.split(b"\0", 1)[0].strip() or b"-1", 8)
+    except ValueError:
+        return False
+    # The checksum counts its own field as eight spaces (8 * 32 = 256).
+    unsigned = sum(header) - sum(field) + 256
+    if stored == unsigned:
+        return True
+    # Some old tars summed signed chars.
+    signed: tuple[int, ...] = struct.unpack_from("148b8x356b", header)
+    return stored == sum(signed) + 256
+
+
+def _number(field: bytes) -> int:
+    """A numeric header field: octal text, or GNU base-256 when the high bit is set."""
+    if field[0] & 0x80:
+        value = int.from_bytes(field[1:], "big")
+        return value - 256 ** (len(field) - 1) if field[0] == 0xFF else value
+    text = field.split(b"\0", 1)[0].strip()
+    try:
+        return int(text, 8) if text else 0
+    except ValueError:
+        raise ImageReadError(f"layer tar has a malformed number field {field!r}") from None
+
+
+def _cached_number(field: bytes, numbers: dict[bytes, int], mask: int = -1) -> int:
+    value = numbers.get(field)
+    if value is None:
+        value = _number(field) & mask
+        if len(numbers) < _NUMBER_CACHE_LIMIT:
+            numbers[field] = value
+    return value
+
+
+def _pax_records(data: bytes, offset: int) -> dict[str, bytes]:
+    """Records of a pax extended header: "<length> <key>=<value>\\n" each."""
+    records: dict[str, bytes] = {}
+    position = 0
+    while position < len(data) and data[position] != 0:
+        space = data.find(b" ", position)
+        try:
+            length = int(data[position:space])
+        except ValueError:
+            length = 0
+        record = data[space + 1 : position + length - 1]
+        if space < 0 or length <= 0 or b"=" not in record:
+            raise ImageReadError(f"layer tar has a malformed pax header at byte {offset}")
+        key, _, value = record.partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value
+        position += length
+    return records
+
+
+def _padded(size: int) -> int:
+    return size + (-size % _BLOCK)
+
+
+def _read_exact(reader: ForwardReader, size: int, offset: int) -> bytes:
+    data = reader.read(size)
+    if len(data) < size:
+        raise ImageReadError(f"layer tar ends inside the member at byte {offset}")
+    _skip_exact(reader, -size % _BLOCK, offset)
+    return data
+
+
+def _skip_exact(reader: ForwardReader, size: int, offset: int) -> None:
+    if reader.feed(size, None) < size:
+        raise ImageReadError(f"layer tar ends inside the member at byte {offset}")
+
+
+# -- the manifest ----------------------------------------------------------------
+
+
+def _manifest(entries: list[FileEntry]) -> tuple[FileEntry, ...]:
+    """Entries sorted by path then type, one per path (and marker), hard links resolved."""
+    # A stable sort by path keeps tar order among entries for the same path.
+    entries.sort(key=_path_of)
+    manifest: list[FileEntry] = []
+    start = 0
+    count = len(entries)
+    while start < count:
+        end = start + 1
+        path = entries[start].path
+        while end < count and entries[end].path == path:
+            end += 1
+        if end - start == 1:
+            manifest.append(entries[start])
+        else:
+            manifest.extend(_last_of_each_kind(entries[start:end]))
+        start = end
+    if any(entry.type is EntryType.HARDLINK for entry in manifest):
+        manifest = _resolve_hardlinks(manifest)
+    return tuple(manifest)
+
+
+def _path_of(entry: FileEntry) -> str:
+    return entry.path
+
+
+def _last_of_each_kind(same_path: list[FileEntry]) -> list[FileEntry]:
+    # Like extraction, a path listed twice keeps its last copy; the whiteout and
+    # opaque markers for a path are kinds of their own ("/d" opaque + "/d" dir).
+    last: dict[EntryType | None, FileEntry] = {}
+    for entry in same_path:
+        kind = entry.type if entry.type in (EntryType.WHITEOUT, EntryType.OPAQUE) else None
+        last[kind] = entry
+    return sorted(last.values(), key=entry_sort_key)
+
+
+def _resolve_hardlinks(manifest: list[FileEntry]) -> list[FileEntry]:
+    files = {entry.path: entry.sha256 for entry in manifest if entry.type is EntryType.FILE}
+    links = {entry.path: entry.link_target for entry in manifest if entry.type is EntryType.HARDLINK}
+    resolved: list[FileEntry] = []
+    for entry in manifest:
+        if entry.type is EntryType.HARDLINK:
+            target = entry.link_target
+            for _ in range(8):  # a link may name another link; tar writers never chain far
+                if target not in links:
+                    break
+                target = links[target]
+            sha256 = files.get(target, "")
+            if sha256:
+                entry = dataclasses.replace(entry, sha256=sha256)
+        resolved.append(entry)
+    return resolved
+
+
+def entry_sort_key(entry: FileEntry) -> tuple[str, str]:
+    """Manifest order: by path, then type, so "/d" (dir) and "/d" (opaque) are stable."""
+    return (entry.path, entry.type.value)
+
+
+def absolute_path(name: str) -> str:
+    """A tar member name as an absolute, normalized path: "./etc/x/" -> "/etc/x"."""
+    if name.startswith("./"):
+        name = name[2:]  # `tar -C dir .` and `docker import` names
+    if name.endswith("/"):
+        name = name.rstrip("/")
+    if name and name[0] not in "./" and "/." not in name and "//" not in name:
+        return "/" + name  # what Docker's Go tar writer emits: already clean
+    # normpath keeps a leading "//" (POSIX allows it a meaning); strip it first.
+    return posixpath.normpath("/" + name.lstrip("/"))

@@ -13,7 +13,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -397,19 +396,12 @@ def main() -> None:
     """Console entry point: one line and exit code 2 for every error drift can name."""
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
     try:
-        # Outside standalone mode Click returns the code of typer.Exit instead of exiting.
-        code = app(standalone_mode=False)
+        # Standalone mode: Typer prints usage errors (exit 2) and exits with
+        # the code of typer.Exit; drift's own errors come through to here.
+        app()
     except DriftError as exc:
         _error_line(f"drift: error: {exc}")
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
-    except click.exceptions.Abort:
-        _error_line("drift: aborted")
-        sys.exit(130)
     except KeyboardInterrupt:
         _error_line("drift: interrupted")
         sys.exit(130)
@@ -418,4 +410,3 @@ def main() -> None:
             traceback.print_exc()
         _error_line(f"drift: internal error: {exc!r} (a bug; rerun with --verbose for the traceback)")
         sys.exit(70)
-    sys.exit(code if isinstance(code, int) else 0)

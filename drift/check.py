@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import platformdirs
 
 from drift.build.engine import BuildFailed, Engine
-from drift.compare.diff import compare_images
-from drift.compare.ignore import IgnoreRules
+from drift.compare.diff import compare_builds
+from drift.compare.ignore import IgnoreRule, IgnoreRules
 from drift.compare.verdict import judge, mark_new
 from drift.errors import DriftError, EngineError, SourceError, UsageError
 from drift.image import read_image
@@ -24,7 +24,7 @@ from drift.source import RepositoryCache, normalize_repo
 from drift.storage import store
 from drift.storage.database import Database
 from drift.targets import check_name, check_pull, check_relative_path, source_fingerprint
-from drift.values import BuilderInfo, BuildSummary, Finding, TargetSpec, Verdict
+from drift.values import BaseImage, BuilderInfo, BuildOutput, BuildSummary, Finding, TargetSpec, Verdict
 
 
 def default_cache_dir() -> Path:
@@ -58,6 +58,8 @@ class CheckOutcome:
     findings: tuple[Finding, ...]
     error: str | None = None
     failed_step: str | None = None
+    learned: tuple[str, ...] = ()
+    superseded: bool = False
 
 
 # --- tracking ------------------------------------------------------------------
@@ -140,8 +142,16 @@ def run_checks(
     connect: Callable[[], Engine],
     names: Sequence[str] = (),
     progress: Progress | None = None,
+    *,
+    twice: bool = False,
 ) -> list[CheckOutcome]:
-    """Check the named targets (all enabled ones when none are named), one after the other."""
+    """Check the named targets (all enabled ones when none are named), one after the other.
+
+    With `twice`, each target is built a second time right after the first;
+    paths that differ between the two are nondeterministic, learned as noise
+    for that source, and the second build is judged with them. The first
+    build's outcome is then marked superseded.
+    """
     progress = progress or SilentProgress()
     with db.session() as session:
         specs = store.list_targets(session, names)
@@ -152,7 +162,15 @@ def run_checks(
     except EngineError as exc:
         # The check could not run at all: record that, never as drift.
         return [_record_error(db, spec, str(exc)) for spec in specs]
-    return [check_target(db, cache, engine, spec, progress) for spec in specs]
+    outcomes: list[CheckOutcome] = []
+    for spec in specs:
+        first = check_target(db, cache, engine, spec, progress)
+        if not twice or first.verdict in (Verdict.ERROR, Verdict.BROKEN, Verdict.FAILED):
+            outcomes.append(first)
+            continue
+        outcomes.append(replace(first, superseded=True))
+        outcomes.append(check_target(db, cache, engine, spec, progress, learn_from=first.build_id))
+    return outcomes
 
 
 def _record_error(db: Database, spec: TargetSpec, message: str) -> CheckOutcome:
@@ -163,13 +181,24 @@ def _record_error(db: Database, spec: TargetSpec, message: str) -> CheckOutcome:
 
 
 def check_target(
-    db: Database, cache: RepositoryCache, engine: Engine, spec: TargetSpec, progress: Progress
+    db: Database,
+    cache: RepositoryCache,
+    engine: Engine,
+    spec: TargetSpec,
+    progress: Progress,
+    *,
+    learn_from: int | None = None,
 ) -> CheckOutcome:
-    """Build one target from scratch, read its image, judge it against its baseline and record it all."""
+    """Build one target from scratch, read its image, judge it against its baseline and record it all.
+
+    `learn_from`: a build of the same source made minutes ago; what differs
+    from it is learned as noise before this build is judged.
+    """
     fingerprint = source_fingerprint(spec)
     with db.session() as session:
         build_id = store.start_build(session, spec.name, fingerprint, spec.commit)
     builder: BuilderInfo | None = None
+    bases: list[BaseImage] = []
     try:
         builder = engine.builder_info()
         progress.step(spec.name, "fetching source")
@@ -177,6 +206,7 @@ def check_target(
             dockerfile = tree / spec.dockerfile
             if not dockerfile.is_file():
                 raise SourceError(f"no Dockerfile at {spec.dockerfile!r} in commit {spec.commit[:12]} of {spec.repo}")
+            dockerfile_text = dockerfile.read_text(errors="replace")
             progress.step(spec.name, "building")
             built = engine.build(
                 spec,
@@ -186,6 +216,7 @@ def check_target(
                 labels={"drift.target": spec.name, "drift.build": str(build_id)},
                 on_log=lambda line: _on_log(progress, spec.name, line),
             )
+            bases, inherited = engine.resolve_base_images(dockerfile, spec.build_args, spec.stage)
         progress.step(spec.name, "reading image")
         image = read_image(engine.api, built.image_id)
         engine.remove_older_images(spec.name, keep=built.image_id)
@@ -218,14 +249,20 @@ def check_target(
         raise
 
     progress.step(spec.name, "comparing")
+    output = BuildOutput(image=image, base_images=tuple(bases), base_layer_count=inherited, builder=builder)
+    learned: list[str] = []
     with db.session() as session:
+        if learn_from is not None:
+            twin = compare_builds(store.load_output(session, learn_from), output, IgnoreRules.for_target(spec.ignore))
+            nondeterministic = {f.subject for f in twin if f.kind == "file" and not f.ignored}
+            learned = store.learn_noise(session, learn_from, build_id, nondeterministic)
+        rules = _ignore_rules(spec, store.learned_noise(session, spec.name, fingerprint))
         baseline_id = store.baseline_build_id(session, spec.name, fingerprint)
         findings: list[Finding] = []
         if baseline_id is None:
             verdict = Verdict.BASELINE
         else:
-            baseline = store.load_image(session, baseline_id)
-            findings = compare_images(baseline, image, IgnoreRules.for_target(spec.ignore))
+            findings = compare_builds(store.load_output(session, baseline_id), output, rules)
             previous = store.previous_succeeded_build(session, build_id)
             seen = store.finding_keys(session, previous) if previous is not None else set()
             findings = mark_new(findings, seen)
@@ -239,8 +276,19 @@ def check_target(
             image=image,
             compared_to=baseline_id,
             findings=findings,
+            base_images=bases,
+            dockerfile_text=dockerfile_text,
         )
-    return CheckOutcome(spec.name, build_id, verdict, tuple(findings))
+    return CheckOutcome(spec.name, build_id, verdict, tuple(findings), learned=tuple(learned))
+
+
+def _ignore_rules(spec: TargetSpec, learned_paths: Sequence[tuple[str, int, int]]) -> IgnoreRules:
+    learned = [
+        IgnoreRule(path, f"differed between back-to-back builds {a} and {b}", "learned")
+        for path, a, b in learned_paths
+    ]
+    return IgnoreRules.for_target(spec.ignore, learned=learned)
+
 
 
 def _on_log(progress: Progress, target: str, line: str) -> None:
@@ -251,6 +299,7 @@ def _on_log(progress: Progress, target: str, line: str) -> None:
 
 def exit_code(outcomes: Sequence[CheckOutcome], fail_on: str = "drifted") -> int:
     """0 nothing to flag, 1 drifted or broken (per fail_on), 2 when any check could not run."""
+    outcomes = [outcome for outcome in outcomes if not outcome.superseded]
     if any(outcome.verdict is Verdict.ERROR for outcome in outcomes):
         return 2
     flagged = {

@@ -233,21 +233,31 @@ def run_command(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument(help="Targets to check (default: all).")] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Which verdicts make the exit code 1.")] = FailOn.drifted,
+    twice: Annotated[
+        bool, typer.Option("--twice", help="Build each target twice back to back; learn what differs as noise.")
+    ] = False,
 ) -> None:
     """Rebuild targets from scratch and judge each build against its baseline."""
     settings = _settings(ctx)
     db = settings.database()
     with _progress(settings.verbose) as progress:
         outcomes: list[CheckOutcome] = run_checks(
-            db, settings.cache(), lambda: Engine(settings.docker_host), names or [], progress
+            db, settings.cache(), lambda: Engine(settings.docker_host), names or [], progress, twice=twice
         )
     if not outcomes:
         err.print("no targets to check; add one with `drift track`")
         raise typer.Exit(0)
     with db.session() as session:
         builds = [store.get_build(session, outcome.build_id) for outcome in outcomes]
-    for build in builds:
+    for outcome, build in zip(outcomes, builds, strict=True):
         table.render_outcome(out, build)
+        if outcome.learned:
+            out.print(
+                f"  learned {len(outcome.learned)} nondeterministic path(s) from two back-to-back builds: "
+                f"{', '.join(outcome.learned[:5])}"
+                + (" ..." if len(outcome.learned) > 5 else ""),
+                highlight=False,
+            )
     code = exit_code(outcomes, fail_on.value)
     errors = {o.error for o in outcomes if o.error and o.verdict.value == "error"}
     for message in sorted(errors):

@@ -84,12 +84,16 @@ class ImageRecord:
         layers: layers in RootFS order.
         config: the normalized image config (volatile fields removed).
         config_digest: "sha256:<hex>" over the normalized config.
+        history: the config's history entries, oldest first, as the engine
+            wrote them (one per instruction; `empty_layer` marks those that
+            made no layer).
     """
 
     image_id: str
     layers: tuple[LayerRecord, ...]
     config: dict[str, object]
     config_digest: str
+    history: tuple[dict[str, object], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,43 @@ class BuilderInfo:
     os: str
     arch: str
     storage_driver: str
+
+
+@dataclass(frozen=True, slots=True)
+class BaseImage:
+    """What one FROM line resolved to when a build ran.
+
+    Attributes:
+        stage: 0-based index of the stage in the Dockerfile.
+        reference: the reference as written after ARG substitution ("debian:bookworm").
+        image_id: the local image ID it resolved to ("sha256:<hex>").
+        repo_digest: the registry digest ("debian@sha256:<hex>") when the image has one.
+        layer_count: how many layers the base image has.
+        final: True for the image the final stage starts from (its layers are
+            the first layers of the built image).
+    """
+
+    stage: int
+    reference: str
+    image_id: str
+    repo_digest: str
+    layer_count: int
+    final: bool = False
+
+    @property
+    def digest(self) -> str:
+        """The most portable identity: the repo digest when known, else the image ID."""
+        return self.repo_digest.rpartition("@")[2] if self.repo_digest else self.image_id
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOutput:
+    """Everything a succeeded build produced that a comparison looks at."""
+
+    image: ImageRecord
+    base_images: tuple[BaseImage, ...] = ()
+    base_layer_count: int = 0
+    builder: BuilderInfo | None = None
 
 
 class Verdict(enum.StrEnum):
@@ -132,6 +173,8 @@ class Finding:
         ignored: True when an ignore rule covers the difference (noise).
         new: True when the previous build of the same fingerprint did not show
             this same difference.
+        ignored_by: for noise, the rule that covers it ("default /var/log: ...").
+        risk: the id of the static risk in the Dockerfile that predicted it.
     """
 
     kind: str
@@ -144,6 +187,8 @@ class Finding:
     cause: str = "unknown"
     ignored: bool = False
     new: bool = True
+    ignored_by: str = ""
+    risk: str = ""
 
     def key(self) -> tuple[str, int | None, str, str, str]:
         """Identity of the difference, used to tell whether it is new."""
@@ -208,3 +253,4 @@ class BuildSummary:
     findings: tuple[Finding, ...]
     is_baseline: bool
     accepted: bool
+    base_images: tuple[BaseImage, ...] = ()

@@ -6,7 +6,7 @@ import contextlib
 import re
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from dockerfile_parse import DockerfileParser
 
 from drift.errors import EngineError, UsageError
-from drift.values import BuilderInfo, TargetSpec
+from drift.values import BaseImage, BuilderInfo, TargetSpec
 
 LOG_TAIL_LINES = 40
 DEFAULT_BUILD_TIMEOUT_S = 3600
@@ -89,21 +89,58 @@ class Engine:
         )
 
     def base_images(self, dockerfile: Path, build_args: Mapping[str, str]) -> list[str]:
-        """The images the Dockerfile's FROM lines name, ARGs substituted (stage references and scratch left out)."""
-        parser = DockerfileParser(path=str(dockerfile), build_args=dict(build_args), cache_content=True)
-        stages = {
-            words[2].lower()
-            for item in parser.structure
-            if item["instruction"] == "FROM"
-            and len(words := [w for w in item["value"].split() if not w.startswith("--")]) >= 3
-            and words[1].lower() == "as"
-        }
+        """The external images the Dockerfile's FROM lines name, ARGs substituted, once each."""
         images: list[str] = []
-        for image in parser.parent_images:
-            if image.lower() in stages or image == "scratch" or image in images:
-                continue
-            images.append(image)
+        for _stage, _name, image in _from_lines(dockerfile, build_args):
+            if image is not None and image not in images:
+                images.append(image)
         return images
+
+    def resolve_base_images(
+        self, dockerfile: Path, build_args: Mapping[str, str], target_stage: str | None
+    ) -> tuple[list[BaseImage], int]:
+        """What every FROM resolved to in the engine, and how many layers the final stage inherits.
+
+        Called right after the build, so the images inspected are the ones the
+        build used (a pull policy of `always` may just have moved a tag).
+        """
+        stages = _from_lines(dockerfile, build_args)
+        resolved: list[BaseImage] = []
+        by_name: dict[str, int] = {}
+        stage_base: dict[int, BaseImage | int | None] = {}
+        for index, name, image in stages:
+            if name:
+                by_name[name] = index
+            if image is None:
+                continue
+            try:
+                inspected = self.api.inspect_image(image)
+            except DockerException as exc:
+                raise EngineError(f"cannot inspect base image {image}: {_one_line(exc)}") from None
+            digests = inspected.get("RepoDigests") or []
+            base = BaseImage(
+                stage=index,
+                reference=image,
+                image_id=str(inspected["Id"]),
+                repo_digest=str(digests[0]) if digests else "",
+                layer_count=len((inspected.get("RootFS") or {}).get("Layers") or []),
+            )
+            resolved.append(base)
+            stage_base[index] = base
+        for index, _name, image in stages:
+            if image is None and index not in stage_base:
+                stage_base[index] = _stage_reference(dockerfile, build_args, index, by_name)
+        final = by_name.get(target_stage.lower(), len(stages) - 1) if target_stage else len(stages) - 1
+        # Follow `FROM <earlier stage>` links to the external image the final stage starts from.
+        seen: set[int] = set()
+        current: BaseImage | int | None = stage_base.get(final)
+        while isinstance(current, int) and current not in seen:
+            seen.add(current)
+            current = stage_base.get(current)
+        if not isinstance(current, BaseImage):
+            return resolved, 0
+        final_base = current
+        return [replace(b, final=b is final_base) for b in resolved], final_base.layer_count
 
     def check_base_images_present(self, images: list[str], target: str) -> None:
         for image in images:
@@ -219,3 +256,31 @@ class Engine:
                 self._remove_quietly(image["Id"])
 
 
+
+
+def _from_lines(dockerfile: Path, build_args: Mapping[str, str]) -> list[tuple[int, str | None, str | None]]:
+    """Per stage: (index, name, external image or None for `scratch` and earlier stages)."""
+    parser = DockerfileParser(path=str(dockerfile), build_args=dict(build_args), cache_content=True)
+    froms = [item for item in parser.structure if item["instruction"] == "FROM"]
+    images = parser.parent_images  # ARG-substituted, one per FROM
+    stages: list[tuple[int, str | None, str | None]] = []
+    names: set[str] = set()
+    for index, (item, image) in enumerate(zip(froms, images, strict=False)):
+        words = [w for w in item["value"].split() if not w.startswith("--")]
+        name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
+        external = None if image.lower() in names or image == "scratch" else image
+        stages.append((index, name, external))
+        if name:
+            names.add(name)
+    return stages
+
+
+def _stage_reference(
+    dockerfile: Path, build_args: Mapping[str, str], index: int, by_name: Mapping[str, int]
+) -> int | None:
+    """For `FROM <stage>`: the index of that earlier stage (None for scratch)."""
+    parser = DockerfileParser(path=str(dockerfile), build_args=dict(build_args), cache_content=True)
+    image = parser.parent_images[index].lower()
+    if image in by_name:
+        return by_name[image]
+    return int(image) if image.isdigit() else None

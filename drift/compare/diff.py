@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from drift.compare.causes import likely_cause
 from drift.compare.ignore import IgnoreRules
-from drift.values import EntryType, FileEntry, Finding, ImageRecord, LayerRecord
+from drift.values import BuildOutput, EntryType, FileEntry, Finding, ImageRecord, LayerRecord
 
 _MARKERS = (EntryType.WHITEOUT, EntryType.OPAQUE)
 
@@ -42,6 +43,7 @@ def _entry_change(before: FileEntry, after: FileEntry) -> tuple[str, str, str] |
 def _file_finding(
     layer: LayerRecord, path: str, change: str, before: str, after: str, ignore: IgnoreRules
 ) -> Finding:
+    rule = ignore.rule_for(path)
     return Finding(
         kind="file",
         layer=layer.index,
@@ -51,7 +53,8 @@ def _file_finding(
         before=before,
         after=after,
         cause=likely_cause(layer.instruction, path),
-        ignored=ignore.ignores(path),
+        ignored=rule is not None,
+        ignored_by=rule.describe() if rule is not None else "",
     )
 
 
@@ -98,8 +101,13 @@ def _config_findings(baseline: dict[str, object], current: dict[str, object]) ->
         )
 
 
-def compare_images(baseline: ImageRecord, current: ImageRecord, ignore: IgnoreRules) -> list[Finding]:
-    """Every difference between two images of the same source, layer by layer, then the config."""
+def compare_images(
+    baseline: ImageRecord, current: ImageRecord, ignore: IgnoreRules, *, skip_layers_below: int = 0
+) -> list[Finding]:
+    """Every difference between two images, layer by layer, then the config.
+
+    Layers below `skip_layers_below` are left out: a moved base image explains them.
+    """
     findings: list[Finding] = []
     old_layers: Sequence[LayerRecord] = baseline.layers
     new_layers: Sequence[LayerRecord] = current.layers
@@ -116,11 +124,79 @@ def compare_images(baseline: ImageRecord, current: ImageRecord, ignore: IgnoreRu
             )
         )
     for old, new in zip(old_layers, new_layers, strict=False):
-        findings.extend(compare_layer(old, new, ignore))
+        if new.index >= skip_layers_below:
+            findings.extend(compare_layer(old, new, ignore))
     for extra in new_layers[len(old_layers) :]:
         findings.extend(_layer_only(extra, "added", ignore))
     for gone in old_layers[len(new_layers) :]:
         findings.extend(_layer_only(gone, "removed", ignore))
     if baseline.config_digest != current.config_digest:
         findings.extend(_config_findings(baseline.config, current.config))
+    return findings
+
+
+def _base_image_findings(baseline: BuildOutput, current: BuildOutput) -> tuple[list[Finding], int]:
+    """A finding per FROM that resolved to another image; and how many inherited layers that explains."""
+    old = {(b.stage, b.reference): b for b in baseline.base_images}
+    findings: list[Finding] = []
+    inherited = 0
+    for base in current.base_images:
+        before = old.get((base.stage, base.reference))
+        if before is None or before.image_id == base.image_id:
+            continue
+        is_final_base = base.final
+        inherited_same = all(
+            a.normalized_digest == b.normalized_digest
+            for a, b in zip(
+                baseline.image.layers[: baseline.base_layer_count],
+                current.image.layers[: current.base_layer_count],
+                strict=False,
+            )
+        ) and baseline.base_layer_count == current.base_layer_count
+        # A tag re-pointed at an image with the same content changes nothing in
+        # the output: say so, but it is not drift.
+        change = "retagged" if is_final_base and inherited_same else "moved"
+        if is_final_base:
+            inherited = max(inherited, current.base_layer_count)
+        findings.append(
+            Finding(
+                kind="base-image",
+                layer=None,
+                instruction=f"FROM {base.reference}",
+                subject=base.reference,
+                change=change,
+                before=before.digest,
+                after=base.digest,
+                cause="base-image-tag",
+            )
+        )
+    return findings, inherited
+
+
+def compare_builds(baseline: BuildOutput, current: BuildOutput, ignore: IgnoreRules) -> list[Finding]:
+    """Every difference between a build and its baseline, explained at the highest level that explains it.
+
+    A moved base image is one finding, not the thousands of inherited files
+    it changed; a changed engine version is reported beside the rest, and is
+    the likely cause of content changes nothing else explains.
+    """
+    findings, inherited = _base_image_findings(baseline, current)
+    findings.extend(compare_images(baseline.image, current.image, ignore, skip_layers_below=inherited))
+    old_builder, new_builder = baseline.builder, current.builder
+    if old_builder and new_builder and old_builder.engine_version != new_builder.engine_version:
+        findings = [
+            replace(f, cause="builder") if f.kind == "file" and f.cause == "unknown" else f for f in findings
+        ]
+        findings.append(
+            Finding(
+                kind="builder",
+                layer=None,
+                instruction="",
+                subject="engine version",
+                change="modified",
+                before=old_builder.engine_version,
+                after=new_builder.engine_version,
+                cause="builder",
+            )
+        )
     return findings

@@ -20,6 +20,10 @@ class IgnoreRule:
 
     pattern: str
     reason: str
+    origin: str = "default"  # default | target | learned
+
+    def describe(self) -> str:
+        return f"{self.origin} rule {self.pattern}: {self.reason}"
 
     def matches(self, path: str) -> bool:
         pattern = self.pattern
@@ -60,9 +64,11 @@ class IgnoreRules:
     rules: tuple[IgnoreRule, ...]
 
     @classmethod
-    def for_target(cls, extra: Iterable[str] = (), *, defaults: bool = True) -> IgnoreRules:
-        own = tuple(IgnoreRule(pattern, "ignored by the target's --ignore") for pattern in extra)
-        return cls((DEFAULT_RULES if defaults else ()) + own)
+    def for_target(
+        cls, extra: Iterable[str] = (), *, learned: Iterable[IgnoreRule] = (), defaults: bool = True
+    ) -> IgnoreRules:
+        own = tuple(IgnoreRule(pattern, "the target's --ignore", "target") for pattern in extra)
+        return cls((DEFAULT_RULES if defaults else ()) + own + tuple(learned))
 
     def rule_for(self, path: str) -> IgnoreRule | None:
         for rule in self.rules:

@@ -8,8 +8,14 @@ from dataclasses import replace
 from drift.values import Finding, Verdict
 
 
+def is_informational(finding: Finding) -> bool:
+    """Findings that explain but do not change the output: a new engine version, a tag re-pointed at equal content."""
+    return finding.kind == "builder" or (finding.kind == "base-image" and finding.change == "retagged")
+
+
 def judge(findings: Sequence[Finding]) -> Verdict:
     """The verdict of a succeeded build against its baseline, from its findings."""
+    findings = [finding for finding in findings if not is_informational(finding)]
     if not findings:
         return Verdict.REPRODUCIBLE
     if all(finding.ignored for finding in findings):

@@ -130,6 +130,7 @@ def read_saved_image(chunks: Iterable[bytes]) -> ImageRecord:
         layers=_layers(config, members),
         config=normalized,
         config_digest=config_digest(normalized),
+        history=_history(config.get("history")),
     )
 
 
@@ -303,6 +304,12 @@ def _layers(config: Mapping[str, object], members: _Members) -> tuple[LayerRecor
             )
         )
     return tuple(layers)
+
+
+def _history(history: object) -> tuple[dict[str, object], ...]:
+    if not isinstance(history, list):
+        return ()
+    return tuple(dict(entry) for entry in history if isinstance(entry, Mapping))
 
 
 def _instructions(history: object) -> Sequence[str]:

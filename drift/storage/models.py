@@ -114,6 +114,11 @@ class BuildRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     failed_step: Mapped[str | None] = mapped_column(Text)
     log_tail: Mapped[str | None] = mapped_column(Text)
+    # How many of the image's first layers the final stage inherited from its base image.
+    base_layer_count: Mapped[int | None] = mapped_column(Integer)
+    # The Dockerfile at the pinned commit, and the unpinned inputs found in it.
+    dockerfile_text: Mapped[str | None] = mapped_column(Text)
+    risks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     target: Mapped[TargetRow] = relationship(back_populates="builds")
     layers: Mapped[list[BuildLayerRow]] = relationship(
@@ -121,6 +126,9 @@ class BuildRow(Base):
     )
     findings: Mapped[list[FindingRow]] = relationship(
         order_by="FindingRow.id", passive_deletes=True, cascade="all, delete-orphan"
+    )
+    base_images: Mapped[list[BaseImageRow]] = relationship(
+        order_by="BaseImageRow.stage", passive_deletes=True, cascade="all, delete-orphan"
     )
 
 
@@ -185,6 +193,10 @@ class FindingRow(Base):
     cause: Mapped[str] = mapped_column(String(30))
     ignored: Mapped[bool] = mapped_column(Boolean)
     new: Mapped[bool] = mapped_column(Boolean)
+    # The ignore rule that made the difference noise ("default: /var/log", "learned: ...").
+    ignored_by: Mapped[str | None] = mapped_column(Text)
+    # The id of the static risk that predicted this finding, when one did.
+    risk: Mapped[str | None] = mapped_column(String(20))
 
 
 class BaselineRow(Base):
@@ -200,3 +212,33 @@ class BaselineRow(Base):
     # True when a person chose it with `drift accept`; False for the first good build.
     accepted: Mapped[bool] = mapped_column(Boolean)
     set_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BaseImageRow(Base):
+    """What one FROM of a build resolved to when it was built."""
+
+    __tablename__ = "build_base_images"
+
+    build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), primary_key=True)
+    stage: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(Text)
+    image_id: Mapped[str | None] = mapped_column(String(80))
+    repo_digest: Mapped[str | None] = mapped_column(Text)
+    layer_count: Mapped[int] = mapped_column(Integer)
+    # True for the image the final stage starts from.
+    final: Mapped[bool] = mapped_column(Boolean)
+
+
+class LearnedNoiseRow(Base):
+    """A path that differed between two back-to-back builds of one source: nondeterministic, not drift."""
+
+    __tablename__ = "learned_noise"
+    __table_args__ = (UniqueConstraint("target_id", "fingerprint", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    path: Mapped[str] = mapped_column(Text)
+    first_build_id: Mapped[int] = mapped_column(Integer)
+    second_build_id: Mapped[int] = mapped_column(Integer)
+    learned_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -11,17 +11,21 @@ from sqlalchemy.orm import Session
 
 from drift.errors import UsageError
 from drift.storage.models import (
+    BaseImageRow,
     BaselineRow,
     BuildLayerRow,
     BuildRow,
     FindingRow,
     LayerContentRow,
     LayerFileRow,
+    LearnedNoiseRow,
     TargetRow,
     utcnow,
 )
 from drift.values import (
+    BaseImage,
     BuilderInfo,
+    BuildOutput,
     BuildSummary,
     EntryType,
     FileEntry,
@@ -129,6 +133,9 @@ def finish_build(
     error: str | None = None,
     failed_step: str | None = None,
     log_tail: str | None = None,
+    base_images: Sequence[BaseImage] = (),
+    dockerfile_text: str | None = None,
+    risks: Sequence[dict[str, Any]] | None = None,
 ) -> None:
     """Record everything a finished build produced, in the caller's unit of work."""
     row = session.get_one(BuildRow, build_id)
@@ -139,6 +146,22 @@ def finish_build(
     row.error = error
     row.failed_step = failed_step
     row.log_tail = log_tail
+    row.dockerfile_text = dockerfile_text
+    row.risks = list(risks) if risks is not None else None
+    for base in base_images:
+        session.add(
+            BaseImageRow(
+                build_id=build_id,
+                stage=base.stage,
+                reference=base.reference,
+                image_id=base.image_id,
+                repo_digest=base.repo_digest or None,
+                layer_count=base.layer_count,
+                final=base.final,
+            )
+        )
+        if base.final:
+            row.base_layer_count = base.layer_count
     if builder is not None:
         row.engine_version = builder.engine_version
         row.api_version = builder.api_version
@@ -162,6 +185,8 @@ def finish_build(
             "cause": f.cause,
             "ignored": f.ignored,
             "new": f.new,
+            "ignored_by": f.ignored_by or None,
+            "risk": f.risk or None,
         }
         for f in findings
     ]
@@ -264,6 +289,91 @@ def load_image(session: Session, build_id: int) -> ImageRecord:
     )
 
 
+def _builder(row: BuildRow) -> BuilderInfo | None:
+    if row.engine_version is None:
+        return None
+    os_name, _, arch = (row.os_arch or "/").partition("/")
+    return BuilderInfo(
+        engine_version=row.engine_version,
+        api_version=row.api_version or "",
+        os=os_name,
+        arch=arch,
+        storage_driver=row.storage_driver or "",
+    )
+
+
+def base_images(session: Session, build_id: int) -> tuple[BaseImage, ...]:
+    build = session.get_one(BuildRow, build_id)
+    return tuple(
+        BaseImage(
+            stage=b.stage,
+            reference=b.reference,
+            image_id=b.image_id or "",
+            repo_digest=b.repo_digest or "",
+            layer_count=b.layer_count,
+            final=b.final,
+        )
+        for b in build.base_images
+    )
+
+
+def load_output(session: Session, build_id: int) -> BuildOutput:
+    """What a succeeded build produced: its image with manifests, its base images and builder."""
+    build = session.get_one(BuildRow, build_id)
+    return BuildOutput(
+        image=load_image(session, build_id),
+        base_images=base_images(session, build_id),
+        base_layer_count=build.base_layer_count or 0,
+        builder=_builder(build),
+    )
+
+
+def build_dockerfile(session: Session, build_id: int) -> tuple[str | None, list[dict[str, Any]]]:
+    """The Dockerfile text a build was made from, and the risks found in it."""
+    build = session.get_one(BuildRow, build_id)
+    return build.dockerfile_text, list(build.risks or [])
+
+
+# --- learned noise -------------------------------------------------------------
+
+
+def learn_noise(session: Session, build_a: int, build_b: int, paths: Iterable[str]) -> list[str]:
+    """Remember paths that differed between two back-to-back builds; returns the newly learned ones."""
+    first = session.get_one(BuildRow, build_a)
+    known = {
+        path
+        for (path,) in session.execute(
+            select(LearnedNoiseRow.path).where(
+                LearnedNoiseRow.target_id == first.target_id, LearnedNoiseRow.fingerprint == first.fingerprint
+            )
+        )
+    }
+    new = sorted(set(paths) - known)
+    for path in new:
+        session.add(
+            LearnedNoiseRow(
+                target_id=first.target_id,
+                fingerprint=first.fingerprint,
+                path=path,
+                first_build_id=build_a,
+                second_build_id=build_b,
+            )
+        )
+    session.flush()
+    return new
+
+
+def learned_noise(session: Session, target: str, fingerprint: str) -> list[tuple[str, int, int]]:
+    """(path, first build, second build) of every path learned as noise for this source."""
+    target_id = _target_row(session, target).id
+    rows = session.execute(
+        select(LearnedNoiseRow.path, LearnedNoiseRow.first_build_id, LearnedNoiseRow.second_build_id)
+        .where(LearnedNoiseRow.target_id == target_id, LearnedNoiseRow.fingerprint == fingerprint)
+        .order_by(LearnedNoiseRow.path)
+    )
+    return [(path, a, b) for path, a, b in rows]
+
+
 def layer_summaries(session: Session, build_id: int) -> list[dict[str, Any]]:
     """Index, diff_id, size, instruction and normalized digest of each layer of a build."""
     build = session.get_one(BuildRow, build_id)
@@ -342,16 +452,7 @@ def _summary(session: Session, row: BuildRow) -> BuildSummary:
             BaselineRow.target_id == row.target_id, BaselineRow.fingerprint == row.fingerprint
         )
     )
-    builder = None
-    if row.engine_version is not None:
-        os_name, _, arch = (row.os_arch or "/").partition("/")
-        builder = BuilderInfo(
-            engine_version=row.engine_version,
-            api_version=row.api_version or "",
-            os=os_name,
-            arch=arch,
-            storage_driver=row.storage_driver or "",
-        )
+    builder = _builder(row)
     findings = tuple(
         Finding(
             kind=f.kind,
@@ -364,6 +465,8 @@ def _summary(session: Session, row: BuildRow) -> BuildSummary:
             cause=f.cause,
             ignored=f.ignored,
             new=f.new,
+            ignored_by=f.ignored_by or "",
+            risk=f.risk or "",
         )
         for f in row.findings
     )
@@ -386,6 +489,7 @@ def _summary(session: Session, row: BuildRow) -> BuildSummary:
         findings=findings,
         is_baseline=is_baseline,
         accepted=is_baseline and baseline is not None and baseline.accepted,
+        base_images=base_images(session, row.id),
     )
 
 

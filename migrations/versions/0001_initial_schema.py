@@ -106,9 +106,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_layer_files")),
     )
     with op.batch_alter_table("layer_files", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_layer_files_content_id_path"), ["content_id", "path"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_layer_files_content_id_path"), ["content_id", "path"], unique=False)
 
     op.create_table(
         "baselines",

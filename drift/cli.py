@@ -344,7 +344,14 @@ def show_command(
     if format is Format.json:
         out.print_json(json.dumps({"schema": 1, **build_document(summary), "layers": layers}))
         return
-    table.render_outcome(out, summary)
+    table.render_outcome(out, summary, show_noise=True)
+    for base in summary.base_images:
+        out.print(
+            f"  stage {base.stage}: FROM {base.reference} -> {base.digest}"
+            + (f" ({base.layer_count} inherited layers)" if base.final else ""),
+            highlight=False,
+            markup=False,
+        )
     if summary.builder:
         b = summary.builder
         out.print(

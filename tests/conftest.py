@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +87,25 @@ class Drift:
 
 
 @pytest.fixture
-def drift(tmp_path: Path) -> Drift:
-    return Drift(db_path=tmp_path / "state" / "drift.db", cache_dir=tmp_path / "cache")
+def drift(tmp_path: Path) -> Iterator[Drift]:
+    started = time.time()
+    yield Drift(db_path=tmp_path / "state" / "drift.db", cache_dir=tmp_path / "cache")
+    _remove_images_built_since(started)
+
+
+def _remove_images_built_since(started: float) -> None:
+    """drift keeps the latest image of each target; a test's images go with the test."""
+    import docker
+
+    try:
+        api = docker.APIClient(version="auto", timeout=60)
+        images = api.images(filters={"label": "drift.target"})
+    except Exception:
+        return
+    for image in images:
+        if image.get("Created", 0) >= int(started) - 1:
+            with contextlib.suppress(Exception):
+                api.remove_image(image["Id"], force=True)
 
 
 @dataclass

@@ -84,20 +84,42 @@ def _layer_only(layer: LayerRecord, change: str, ignore: IgnoreRules) -> Iterato
         yield _file_finding(layer, entry.path, change, before, after, ignore)
 
 
+def _flatten_config(config: dict[str, object]) -> dict[str, object]:
+    """The runtime settings (Env, Cmd, ...) and the platform fields at one level."""
+    flat = {key: value for key, value in config.items() if key != "config"}
+    inner = config.get("config")
+    if isinstance(inner, dict):
+        flat.update(inner)
+    return flat
+
+
+def _describe_config_change(key: str, before: object, after: object) -> tuple[str, str]:
+    if key == "Env" and isinstance(before, list) and isinstance(after, list):
+        # Name only the variables that changed, not the whole environment.
+        old, new = [str(v) for v in before], [str(v) for v in after]
+        return " ".join(v for v in old if v not in new), " ".join(v for v in new if v not in old)
+    return (
+        "" if before is None else json.dumps(before, sort_keys=True),
+        "" if after is None else json.dumps(after, sort_keys=True),
+    )
+
+
 def _config_findings(baseline: dict[str, object], current: dict[str, object]) -> Iterator[Finding]:
-    for key in sorted(baseline.keys() | current.keys()):
-        before, after = baseline.get(key), current.get(key)
+    old, new = _flatten_config(baseline), _flatten_config(current)
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
         if before == after:
             continue
         change = "added" if before is None else "removed" if after is None else "modified"
+        shown_before, shown_after = _describe_config_change(key, before, after)
         yield Finding(
             kind="config",
             layer=None,
             instruction="",
             subject=key,
             change=change,
-            before="" if before is None else json.dumps(before, sort_keys=True),
-            after="" if after is None else json.dumps(after, sort_keys=True),
+            before=shown_before,
+            after=shown_after,
         )
 
 

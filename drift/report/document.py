@@ -30,6 +30,8 @@ def finding_document(finding: Finding) -> dict[str, Any]:
         "after": finding.after,
         "cause": finding.cause,
         "ignored": finding.ignored,
+        "ignored_by": finding.ignored_by or None,
+        "risk": finding.risk or None,
         "new": finding.new,
     }
 
@@ -58,6 +60,17 @@ def build_document(build: BuildSummary) -> dict[str, Any]:
             "arch": builder.arch,
             "storage_driver": builder.storage_driver,
         },
+        "base_images": [
+            {
+                "stage": b.stage,
+                "reference": b.reference,
+                "image_id": b.image_id,
+                "repo_digest": b.repo_digest or None,
+                "layer_count": b.layer_count,
+                "final": b.final,
+            }
+            for b in build.base_images
+        ],
         "error": build.error,
         "failed_step": build.failed_step,
         "log_tail": build.log_tail,

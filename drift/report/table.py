@@ -35,7 +35,9 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
-def render_findings(console: Console, findings: Sequence[Finding], *, indent: str = "  ") -> None:
+def render_findings(
+    console: Console, findings: Sequence[Finding], *, indent: str = "  ", show_noise: bool = False
+) -> None:
     """Per changed layer: its instruction, then the paths added, removed and modified; then the rest."""
     shown = [f for f in findings if not f.ignored]
     by_layer: dict[int | None, list[Finding]] = defaultdict(list)
@@ -62,17 +64,36 @@ def render_findings(console: Console, findings: Sequence[Finding], *, indent: st
                     f"{indent}  {change:<8} ... and {len(items) - MAX_PATHS_PER_CHANGE} more", highlight=False
                 )
     for finding in by_layer.get(None, []):
-        console.print(
-            f"{indent}{finding.kind} {finding.subject}: {finding.change} "
-            f"({finding.before or '-'} -> {finding.after or '-'})",
-            highlight=False,
-        )
-    ignored = len(findings) - len(shown)
-    if ignored:
-        console.print(f"{indent}[dim]{ignored} difference(s) in ignored paths (noise)[/dim]", highlight=False)
+        console.print(f"{indent}{describe_finding(finding)}", highlight=False, markup=False)
+    noise = [f for f in findings if f.ignored]
+    if noise and not show_noise:
+        console.print(f"{indent}[dim]{len(noise)} difference(s) in ignored paths (noise)[/dim]", highlight=False)
+    elif noise:
+        console.print(f"{indent}noise ({len(noise)} difference(s) in ignored paths):", highlight=False)
+        by_rule: dict[str, list[Finding]] = defaultdict(list)
+        for finding in noise:
+            by_rule[finding.ignored_by or "ignored"].append(finding)
+        for rule, items in sorted(by_rule.items()):
+            console.print(f"{indent}  {rule}", highlight=False, markup=False)
+            for finding in items[:MAX_PATHS_PER_CHANGE]:
+                console.print(f"{indent}    {finding.change:<8} {finding.subject}", highlight=False, markup=False)
+            if len(items) > MAX_PATHS_PER_CHANGE:
+                console.print(f"{indent}    ... and {len(items) - MAX_PATHS_PER_CHANGE} more", highlight=False)
 
 
-def render_outcome(console: Console, build: BuildSummary) -> None:
+def describe_finding(finding: Finding) -> str:
+    """One sentence for a finding that is not about one file."""
+    if finding.kind == "base-image":
+        verb = "was re-tagged with the same content" if finding.change == "retagged" else "moved"
+        return f"base image {finding.subject} {verb}: {finding.before} -> {finding.after} (cause {finding.cause})"
+    if finding.kind == "builder":
+        return f"builder {finding.subject} changed: {finding.before} -> {finding.after}"
+    if finding.kind == "config":
+        return f"config {finding.subject} {finding.change}: {finding.before or '-'} -> {finding.after or '-'}"
+    return f"{finding.kind} {finding.subject}: {finding.change} ({finding.before or '-'} -> {finding.after or '-'})"
+
+
+def render_outcome(console: Console, build: BuildSummary, *, show_noise: bool = False) -> None:
     """One line per checked target, then what explains the verdict."""
     line = Text.assemble(f"{build.target}: ", verdict_text(build.verdict), f"  (build {build.id})")
     console.print(line, highlight=False)
@@ -82,7 +103,7 @@ def render_outcome(console: Console, build: BuildSummary) -> None:
         if build.error:
             console.print(f"  {build.error}", highlight=False, markup=False)
     if build.findings:
-        render_findings(console, build.findings)
+        render_findings(console, build.findings, show_noise=show_noise)
 
 
 def render_targets(console: Console, rows: Sequence[tuple[TargetSpec, BuildSummary | None]]) -> None:

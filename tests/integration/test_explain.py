@@ -1,0 +1,114 @@
+"""Explaining differences end to end: moved base images, config changes, learned noise."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+
+import docker
+import pytest
+
+pytestmark = pytest.mark.usefixtures("docker_engine")
+
+
+def build_base(tag: str, version: str, env: str = "MODE=stable") -> str:
+    """A local base image: busybox plus a version file and an ENV, under `tag`."""
+    dockerfile = f"FROM busybox:latest\nENV {env}\nRUN echo {version} > /etc/base-version\n".encode()
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    context.seek(0)
+    api = docker.APIClient(version="auto")
+    for message in api.build(fileobj=context, custom_context=True, tag=tag, nocache=True, rm=True, decode=True):
+        assert "error" not in message, message
+    return str(api.inspect_image(tag)["Id"])
+
+
+def latest(drift, name: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    [target] = [t for t in drift("report", "--format", "json").json()["targets"] if t["name"] == name]
+    return target["latest"]
+
+
+@pytest.fixture
+def moving_base():  # type: ignore[no-untyped-def]
+    tag = "drift-test/base:moving"
+    yield tag
+    api = docker.APIClient(version="auto")
+    for image in api.images(filters={"label": "drift.target=app"}) + api.images(name="drift-test/base"):
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_image(image["Id"], force=True)
+
+
+def test_moved_base_tag_is_one_base_image_finding(drift, make_repo, moving_base) -> None:
+    first_id = build_base(moving_base, "1")
+    repo = make_repo("reproducible")
+    (repo.path / "Dockerfile").write_text(f"FROM {moving_base}\nRUN cp /etc/base-version /copied-version\n")
+    repo.commit_all("a base image whose tag moves")
+    assert drift("track", "app", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    assert drift("run", "app").code == 0
+
+    second_id = build_base(moving_base, "2")
+    run = drift("run", "app")
+    assert run.code == 1, run.stdout
+    build = latest(drift, "app")
+    assert build["verdict"] == "drifted"
+    [base] = [f for f in build["findings"] if f["kind"] == "base-image"]
+    assert base["subject"] == moving_base
+    assert base["change"] == "moved"
+    assert (base["before"], base["after"]) == (first_id, second_id)
+    assert base["cause"] == "base-image-tag"
+    # The inherited layers (busybox + the base's RUN) are explained by that one finding.
+    base_layers = next(b for b in build["base_images"] if b["final"])["layer_count"]
+    assert base_layers == 2
+    assert not [f for f in build["findings"] if f["kind"] == "file" and f["layer"] < base_layers]
+    # Our own layer changed because the base did: it is still reported, in its own layer.
+    [copied] = [f for f in build["findings"] if f["subject"] == "/copied-version"]
+    assert copied["layer"] == 2 and copied["change"] == "modified"
+    assert "digest" in run.stdout or moving_base in run.stdout
+
+
+def test_env_change_only_is_a_config_finding(drift, make_repo, moving_base) -> None:
+    build_base(moving_base, "1", env="MODE=stable")
+    repo = make_repo("reproducible")
+    (repo.path / "Dockerfile").write_text(f"FROM {moving_base}\nRUN cp /etc/base-version /copied-version\n")
+    repo.commit_all("env from the base image")
+    assert drift("track", "app", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    assert drift("run", "app").code == 0
+
+    build_base(moving_base, "1", env="MODE=canary")  # same files, another ENV value
+    assert drift("run", "app").code == 1
+    build = latest(drift, "app")
+    assert build["verdict"] == "drifted"
+    [env] = [f for f in build["findings"] if f["kind"] == "config"]
+    assert env["subject"] == "Env"
+    assert "MODE=stable" in env["before"] and "MODE=canary" in env["after"]
+    assert not [f for f in build["findings"] if f["kind"] == "file"]
+    # The base was re-pointed at equal content: said, but not what drifted.
+    [base] = [f for f in build["findings"] if f["kind"] == "base-image"]
+    assert base["change"] == "retagged"
+
+
+def test_build_date_is_drifted_then_noisy_after_twice(drift, make_repo) -> None:
+    repo = make_repo("build-date")
+    assert drift("track", "stamp", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    assert drift("run", "stamp").code == 0
+    plain = drift("run", "stamp")
+    assert plain.code == 1
+    assert "stamp: drifted" in plain.stdout
+
+    twice = drift("run", "stamp", "--twice")
+    assert "learned 1 nondeterministic path(s)" in twice.stdout and "/etc/build-date" in twice.stdout
+    assert twice.code == 0, twice.stdout
+    assert "stamp: noisy" in twice.stdout
+
+    later = drift("run", "stamp")
+    assert later.code == 0
+    assert "stamp: noisy" in later.stdout
+    build = latest(drift, "stamp")
+    [noise] = [f for f in build["ignored_findings"] if f["subject"] == "/etc/build-date"]
+    assert noise["ignored_by"].startswith("learned rule /etc/build-date")
+    shown = drift("show", str(build["build"]))
+    assert "/etc/build-date" in shown.stdout and "learned rule /etc/build-date" in shown.stdout

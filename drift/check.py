@@ -244,7 +244,8 @@ def check_target(
     except BaseException as exc:
         # Ctrl-C or a bug: never leave the row running; say what stopped it.
         with db.session() as session:
-            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"internal error: {exc!r}"
+            stopped = isinstance(exc, KeyboardInterrupt | SystemExit | BrokenPipeError)
+            reason = "interrupted before the build was recorded" if stopped else f"internal error: {exc!r}"
             store.finish_build(session, build_id, status="interrupted", verdict=Verdict.ERROR, error=reason)
         raise
 

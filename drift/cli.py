@@ -20,10 +20,10 @@ from rich.text import Text
 from drift import __version__
 from drift.build.engine import Engine
 from drift.check import CheckOutcome, accept, default_cache_dir, exit_code, run_checks, track
-from drift.compare.diff import compare_images
+from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRules
 from drift.errors import DriftError, UsageError
-from drift.report import table
+from drift.report import markdown, table
 from drift.report.document import build_document, finding_document, report_document
 from drift.source import RepositoryCache
 from drift.storage import store
@@ -41,8 +41,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: a finding is one line however long, so it can be grepped and copied.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 if not out.is_terminal:
     # CI logs and files: Rich would assume 80 columns and fold every table.
     out.width = max(out.width, 160)
@@ -51,6 +52,12 @@ if not out.is_terminal:
 class Format(StrEnum):
     table = "table"
     json = "json"
+
+
+class DetailFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
 
 
 class FailOn(StrEnum):
@@ -254,8 +261,7 @@ def run_command(
         if outcome.learned:
             out.print(
                 f"  learned {len(outcome.learned)} nondeterministic path(s) from two back-to-back builds: "
-                f"{', '.join(outcome.learned[:5])}"
-                + (" ..." if len(outcome.learned) > 5 else ""),
+                f"{', '.join(outcome.learned[:5])}" + (" ..." if len(outcome.learned) > 5 else ""),
                 highlight=False,
             )
     code = exit_code(outcomes, fail_on.value)
@@ -335,14 +341,17 @@ def history_command(
 
 @app.command("show")
 def show_command(
-    ctx: typer.Context, build: int, format: Annotated[Format, typer.Option("--format")] = Format.table
+    ctx: typer.Context, build: int, format: Annotated[DetailFormat, typer.Option("--format")] = DetailFormat.table
 ) -> None:
-    """One build: verdict, builder, layers and findings."""
+    """One build: verdict, builder, base images, layers, findings and noise."""
     with _settings(ctx).database().session() as session:
         summary = store.get_build(session, build)
         layers = store.layer_summaries(session, build)
-    if format is Format.json:
+    if format is DetailFormat.json:
         out.print_json(json.dumps({"schema": 1, **build_document(summary), "layers": layers}))
+        return
+    if format is DetailFormat.markdown:
+        sys.stdout.write(markdown.build_markdown(summary, layers))
         return
     table.render_outcome(out, summary, show_noise=True)
     for base in summary.base_images:
@@ -372,7 +381,10 @@ def show_command(
 
 @app.command("diff")
 def diff_command(
-    ctx: typer.Context, build_a: int, build_b: int, format: Annotated[Format, typer.Option("--format")] = Format.table
+    ctx: typer.Context,
+    build_a: int,
+    build_b: int,
+    format: Annotated[DetailFormat, typer.Option("--format")] = DetailFormat.table,
 ) -> None:
     """Every difference between two succeeded builds (of any targets)."""
     with _settings(ctx).database().session() as session:
@@ -381,10 +393,15 @@ def diff_command(
             if summary.status != "succeeded":
                 raise UsageError(f"build {summary.id} did not succeed ({summary.status}); it has no image to compare")
         spec = store.get_target(session, second.target)
-        findings = compare_images(
-            store.load_image(session, build_a), store.load_image(session, build_b), IgnoreRules.for_target(spec.ignore)
+        findings = compare_builds(
+            store.load_output(session, build_a),
+            store.load_output(session, build_b),
+            IgnoreRules.for_target(spec.ignore),
         )
-    if format is Format.json:
+    if format is DetailFormat.markdown:
+        sys.stdout.write(markdown.diff_markdown(first, second, findings))
+        return
+    if format is DetailFormat.json:
         out.print_json(
             json.dumps(
                 {"schema": 1, "from": build_a, "to": build_b, "findings": [finding_document(f) for f in findings]}

@@ -203,7 +203,14 @@ def compare_builds(baseline: BuildOutput, current: BuildOutput, ignore: IgnoreRu
     the likely cause of content changes nothing else explains.
     """
     findings, inherited = _base_image_findings(baseline, current)
-    findings.extend(compare_images(baseline.image, current.image, ignore, skip_layers_below=inherited))
+    layer_findings = compare_images(baseline.image, current.image, ignore, skip_layers_below=inherited)
+    if any(f.change == "moved" for f in findings):
+        # Layers built on a moved base change with it when nothing else explains them.
+        layer_findings = [
+            replace(f, cause="base-image-tag") if f.kind == "file" and f.cause == "unknown" else f
+            for f in layer_findings
+        ]
+    findings.extend(layer_findings)
     old_builder, new_builder = baseline.builder, current.builder
     if old_builder and new_builder and old_builder.engine_version != new_builder.engine_version:
         findings = [

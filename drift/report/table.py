@@ -43,6 +43,8 @@ def render_findings(
     by_layer: dict[int | None, list[Finding]] = defaultdict(list)
     for finding in shown:
         by_layer[finding.layer if finding.kind == "file" else None].append(finding)
+    for finding in by_layer.get(None, []):
+        console.print(f"{indent}{describe_finding(finding)}", highlight=False, markup=False)
     for layer in sorted(key for key in by_layer if key is not None):
         layer_findings = by_layer[layer]
         causes = sorted({f.cause for f in layer_findings})
@@ -63,8 +65,6 @@ def render_findings(
                 console.print(
                     f"{indent}  {change:<8} ... and {len(items) - MAX_PATHS_PER_CHANGE} more", highlight=False
                 )
-    for finding in by_layer.get(None, []):
-        console.print(f"{indent}{describe_finding(finding)}", highlight=False, markup=False)
     noise = [f for f in findings if f.ignored]
     if noise and not show_noise:
         console.print(f"{indent}[dim]{len(noise)} difference(s) in ignored paths (noise)[/dim]", highlight=False)

@@ -67,7 +67,18 @@ def test_moved_base_tag_is_one_base_image_finding(drift, make_repo, moving_base)
     # Our own layer changed because the base did: it is still reported, in its own layer.
     [copied] = [f for f in build["findings"] if f["subject"] == "/copied-version"]
     assert copied["layer"] == 2 and copied["change"] == "modified"
-    assert "digest" in run.stdout or moving_base in run.stdout
+    assert f"base image {moving_base} moved: {first_id} -> {second_id}" in run.stdout
+
+    # The same story as Markdown, for a pull request.
+    shown = drift("show", str(build["build"]), "--format", "markdown").stdout
+    assert f"build {build['build']}: **drifted**" in shown
+    assert f"| base-image | `{moving_base}` | moved | `{first_id}` | `{second_id}` | base-image-tag |" in shown
+    assert "**Layer 2** `RUN cp /etc/base-version /copied-version`" in shown
+    assert "- modified `/copied-version`" in shown
+    assert f"compared with baseline build {build['compared_to']}" in shown
+    diff = drift("diff", str(build["compared_to"]), str(build["build"]), "--format", "markdown").stdout
+    assert f"### drift diff: build {build['compared_to']} (`app`) → build {build['build']} (`app`)" in diff
+    assert f"`{moving_base}` | moved" in diff and "- modified `/copied-version`" in diff
 
 
 def test_env_change_only_is_a_config_finding(drift, make_repo, moving_base) -> None:

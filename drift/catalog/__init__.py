@@ -1,0 +1,1 @@
+"""Catalog: package manifests read from image files, one cataloger per ecosystem."""

@@ -76,6 +76,31 @@ class LayerRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Package:
+    """One installed package.
+
+    Attributes:
+        ecosystem: "deb", "apk", "rpm", "pypi", "npm" or "golang" (purl types).
+        name: the package name as its ecosystem spells it.
+        version: the full version string, verbatim ("7.88.1-10+deb12u8", "1:2.3-4").
+        arch: the architecture ("amd64", "x86_64", "all"), "" where none applies.
+        purl: the package URL (packageurl-python), e.g.
+            "pkg:deb/debian/curl@7.88.1-10%2Bdeb12u8?arch=amd64&distro=debian-12".
+        source: the absolute path of the file it was read from ("/var/lib/dpkg/status").
+        layer: the 0-based index of the image layer that introduced this
+            version (set by the image reader; catalogers leave it None).
+    """
+
+    ecosystem: str
+    name: str
+    version: str
+    arch: str
+    purl: str
+    source: str
+    layer: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ImageRecord:
     """A built image as read from `docker save`.
 
@@ -84,6 +109,9 @@ class ImageRecord:
         layers: layers in RootFS order.
         config: the normalized image config (volatile fields removed).
         config_digest: "sha256:<hex>" over the normalized config.
+        packages: the packages installed in the final filesystem, each with
+            the layer that introduced its version.
+        catalog_warnings: what the catalogers could not read.
         history: the config's history entries, oldest first, as the engine
             wrote them (one per instruction; `empty_layer` marks those that
             made no layer).
@@ -94,6 +122,8 @@ class ImageRecord:
     config: dict[str, object]
     config_digest: str
     history: tuple[dict[str, object], ...] = ()
+    packages: tuple[Package, ...] = ()
+    catalog_warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

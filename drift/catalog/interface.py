@@ -15,26 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from drift.values import Package
 
-@dataclass(frozen=True, slots=True)
-class Package:
-    """One installed package.
-
-    Attributes:
-        ecosystem: "deb", "apk", "rpm", "pypi", "npm" or "golang" (purl types).
-        name: the package name as its ecosystem spells it.
-        version: the full version string, verbatim ("7.88.1-10+deb12u8", "1:2.3-4").
-        arch: the architecture ("amd64", "x86_64", "all"), "" where none applies.
-        purl: the package URL (packageurl-python), e.g. "pkg:deb/debian/curl@7.88.1-10%2Bdeb12u8?arch=amd64&distro=debian-12".
-        source: the absolute path of the file it was read from ("/var/lib/dpkg/status").
-    """
-
-    ecosystem: str
-    name: str
-    version: str
-    arch: str
-    purl: str
-    source: str
+__all__ = ["CatalogContext", "CatalogResult", "Cataloger", "Distro", "Package"]
 
 
 @dataclass(frozen=True, slots=True)

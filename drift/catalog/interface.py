@@ -56,6 +56,10 @@ class Cataloger(ABC):
     ecosystem: ClassVar[str]
     max_file_size: ClassVar[int] = 64 << 20
     """Claimed files larger than this are skipped with a warning (memory stays bounded)."""
+    needs_distro: ClassVar[bool] = False
+    """True when `catalog` uses `context.distro`: the reader then keeps the claimed files
+    until it has read the whole image (they must be small, like a package database), and
+    offers `context.companion`. Otherwise each file is cataloged as soon as it is read."""
 
     @abstractmethod
     def claims(self, path: str, mode: int, size: int) -> bool:

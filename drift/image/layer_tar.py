@@ -29,6 +29,14 @@ OPAQUE_MARKER = ".wh..wh..opq"
 _AUFS_META_PREFIX = ".wh..wh."
 
 
+class FileSink(Protocol):
+    """Takes the content of the files it wants from a layer as it streams past."""
+
+    def wants(self, path: str, mode: int, size: int) -> bool: ...
+
+    def take(self, path: str, mode: int, content: bytes) -> None: ...
+
+
 class Readable(Protocol):
     """Anything with a binary `read(n)`: an open file, a socket file, `gzip.open(...)`."""
 
@@ -45,8 +53,12 @@ def read_layer_tar(stream: Readable) -> tuple[tuple[FileEntry, ...], str, int]:
     return read_layer(stream.read)
 
 
-def read_layer(fill: Fill) -> tuple[tuple[FileEntry, ...], str, int]:
-    """`read_layer_tar` over a `Fill` source; lets callers pass memoryviews without copies."""
+def read_layer(fill: Fill, files: FileSink | None = None) -> tuple[tuple[FileEntry, ...], str, int]:
+    """`read_layer_tar` over a `Fill` source; lets callers pass memoryviews without copies.
+
+    `files`, when given, is offered every regular file; the content of those it
+    wants is handed to it (the only file contents ever kept in memory).
+    """
     raw = ForwardReader(fill)
     digest = hashlib.sha256()
     try:
@@ -55,7 +67,7 @@ def read_layer(fill: Fill) -> tuple[tuple[FileEntry, ...], str, int]:
             reader = ForwardReader(unzipped.read, digest.update)
         else:
             reader = ForwardReader(raw.read1, digest.update)
-        entries = _walk(reader)
+        entries = _walk(reader, files)
         end = reader.tell()
         # Past the end-of-archive block only zero padding may follow; anything
         # else is a member this walk did not list.
@@ -99,7 +111,7 @@ _TYPES: dict[bytes, EntryType] = {
 _NUMBER_CACHE_LIMIT = 4096
 
 
-def _walk(reader: ForwardReader) -> list[FileEntry]:
+def _walk(reader: ForwardReader, files: FileSink | None = None) -> list[FileEntry]:
     """The layer's entries in tar order."""
     entries: list[FileEntry] = []
     # Modes and owners repeat across a layer: parse each raw field once and
@@ -145,7 +157,7 @@ def _walk(reader: ForwardReader) -> list[FileEntry]:
         if entry_type is None:
             _skip_exact(reader, _padded(size), offset)  # volume labels and the like: not files
             continue
-        entry = _entry(reader, header, entry_type, size, fields, numbers, modes, offset)
+        entry = _entry(reader, header, entry_type, size, fields, numbers, modes, offset, files)
         if entry is not None:
             entries.append(entry)
 
@@ -159,6 +171,7 @@ def _entry(
     numbers: dict[bytes, int],
     modes: dict[bytes, int],
     offset: int,
+    files: FileSink | None = None,
 ) -> FileEntry | None:
     if fields and "path" in fields:
         raw_name = fields["path"]
@@ -170,9 +183,21 @@ def _entry(
     if entry_type is EntryType.FILE and header[156:157] == b"\0" and name.endswith("/"):
         entry_type = EntryType.DIR  # pre-POSIX tars marked directories only by the slash
     path = absolute_path(name)
+    mode = _cached_number(header[100:108], modes, 0o7777)
     if entry_type is EntryType.FILE:
         digest = hashlib.sha256()
-        if reader.feed(size, digest.update) < size:
+        is_marker = WHITEOUT_PREFIX in path.rpartition("/")[2]
+        if files is not None and not is_marker and files.wants(path, mode, size):
+            chunks: list[bytes] = []
+
+            def keep(view: memoryview) -> None:
+                digest.update(view)
+                chunks.append(bytes(view))
+
+            if reader.feed(size, keep) < size:
+                raise ImageReadError(f"layer tar ends inside {name!r}")
+            files.take(path, mode, b"".join(chunks))
+        elif reader.feed(size, digest.update) < size:
             raise ImageReadError(f"layer tar ends inside {name!r}")
         _skip_exact(reader, -size % _BLOCK, offset)
         sha256 = digest.hexdigest()
@@ -186,7 +211,6 @@ def _entry(
             if base.startswith(_AUFS_META_PREFIX):
                 return None
             return _marker(f"{parent}/{base[len(WHITEOUT_PREFIX) :]}", EntryType.WHITEOUT)
-    mode = _cached_number(header[100:108], modes, 0o7777)
     uid = int(fields["uid"]) if fields and "uid" in fields else _cached_number(header[108:116], numbers)
     gid = int(fields["gid"]) if fields and "gid" in fields else _cached_number(header[116:124], numbers)
     if entry_type is EntryType.FILE:

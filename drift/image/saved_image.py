@@ -22,12 +22,14 @@ from typing import Protocol
 
 import docker.errors
 
+from drift.catalog.interface import Cataloger
 from drift.errors import ImageReadError
 from drift.image.history import instruction_from_history
 from drift.image.layer_tar import GZIP_MAGIC, read_layer
 from drift.image.normalize import config_digest, normalized_config, normalized_digest
+from drift.image.packages import LayerFiles, final_packages
 from drift.image.stream import ForwardReader, Region
-from drift.values import FileEntry, ImageRecord, LayerRecord
+from drift.values import FileEntry, ImageRecord, LayerRecord, Package
 
 MAX_JSON_SIZE = 8 << 20
 """JSON members up to this size are kept in memory (manifests, indexes, configs)."""
@@ -56,14 +58,14 @@ class ImageSaver(Protocol):
     def get_image(self, image: str) -> Iterable[bytes]: ...
 
 
-def read_image(api: ImageSaver, image_ref: str) -> ImageRecord:
+def read_image(api: ImageSaver, image_ref: str, catalogers: Sequence[Cataloger] = ()) -> ImageRecord:
     """Stream `image_ref` out of the engine (GET /images/{name}/get) and read it.
 
     `api` is a `docker.APIClient`. Engine and transport failures become
     ImageReadError with a one-line message.
     """
     try:
-        return read_saved_image(_transport_errors(api.get_image(image_ref), image_ref))
+        return read_saved_image(_transport_errors(api.get_image(image_ref), image_ref), catalogers)
     except (docker.errors.DockerException, OSError) as error:
         raise ImageReadError(f"cannot save image {image_ref!r} from the engine: {_one_line(error)}") from error
 
@@ -86,6 +88,7 @@ def _one_line(error: BaseException) -> str:
 class _Layer:
     entries: tuple[FileEntry, ...]
     size: int
+    files: LayerFiles | None = None
 
 
 @dataclass(slots=True)
@@ -97,6 +100,7 @@ class _Members:
     links: dict[str, str] = field(default_factory=dict)  # symlink member -> target member
     unsupported: list[str] = field(default_factory=list)  # layer blobs drift cannot decompress
     kept: int = 0  # bytes held in blobs
+    catalogers: Sequence[Cataloger] = ()
 
     def blob(self, name: str) -> bytes | None:
         """The bytes of a kept member, following symlinks between members."""
@@ -110,13 +114,14 @@ class _Members:
         return None
 
 
-def read_saved_image(chunks: Iterable[bytes]) -> ImageRecord:
+def read_saved_image(chunks: Iterable[bytes], catalogers: Sequence[Cataloger] = ()) -> ImageRecord:
     """Read a `docker save` tar stream (legacy or OCI layout), consuming it once.
 
+    With `catalogers`, the image's package manifest is read in the same pass.
     Raises ImageReadError when the stream is not a readable `docker save` of
     exactly one image.
     """
-    members = _collect(ForwardReader.over_chunks(chunks))
+    members = _collect(ForwardReader.over_chunks(chunks), catalogers)
     config_bytes = _find_config(members)
     try:
         config = json.loads(config_bytes)
@@ -125,17 +130,30 @@ def read_saved_image(chunks: Iterable[bytes]) -> ImageRecord:
     if not isinstance(config, dict):
         raise ImageReadError("image config is not a JSON object")
     normalized = normalized_config(config)
+    layers = _layers(config, members)
+    packages: tuple[Package, ...] = ()
+    warnings: tuple[str, ...] = ()
+    if catalogers:
+        packages, warnings = final_packages(
+            [
+                (layer.index, layer.entries, files)
+                for layer in layers
+                if (files := members.layers[layer.diff_id.partition(":")[2]].files) is not None
+            ]
+        )
     return ImageRecord(
         image_id="sha256:" + hashlib.sha256(config_bytes).hexdigest(),
-        layers=_layers(config, members),
+        layers=layers,
         config=normalized,
         config_digest=config_digest(normalized),
         history=_history(config.get("history")),
+        packages=packages,
+        catalog_warnings=warnings,
     )
 
 
-def _collect(reader: ForwardReader) -> _Members:
-    members = _Members()
+def _collect(reader: ForwardReader, catalogers: Sequence[Cataloger] = ()) -> _Members:
+    members = _Members(catalogers=catalogers)
     try:
         # tarfile's seeking mode over a reader that only ever seeks forward: its
         # stream mode ("r|") re-slices its whole buffer on every small read.
@@ -162,9 +180,10 @@ def _read_member(reader: ForwardReader, name: str, size: int, members: _Members)
     head = reader.peek(min(size, _BLOCK))
     if _looks_like_layer(head, size):
         region = Region(reader, size)
-        entries, diff_id, layer_size = read_layer(region.fill)
+        files = LayerFiles(members.catalogers) if members.catalogers else None
+        entries, diff_id, layer_size = read_layer(region.fill, files)
         region.skip_rest()
-        members.layers.setdefault(diff_id, _Layer(entries, layer_size))
+        members.layers.setdefault(diff_id, _Layer(entries, layer_size, files))
     elif head.startswith(_ZSTD_MAGIC):
         members.unsupported.append(f"{name} (zstd)")
     elif size <= MAX_JSON_SIZE and head.lstrip()[:1] in (b"{", b"["):

@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from drift.catalog.interface import Cataloger, CatalogContext, CatalogResult
+from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult
 from drift.image import read_saved_image
 from drift.image.packages import parse_os_release
 from drift.values import Package

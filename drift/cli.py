@@ -23,7 +23,7 @@ from drift.check import CheckOutcome, accept, default_cache_dir, exit_code, run_
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRules
 from drift.errors import DriftError, UsageError
-from drift.report import markdown, table
+from drift.report import markdown, sbom, table
 from drift.report.document import build_document, finding_document, report_document
 from drift.source import RepositoryCache
 from drift.storage import store
@@ -411,6 +411,60 @@ def diff_command(
     if not findings:
         out.print(f"builds {build_a} and {build_b} have the same normalized content")
     table.render_findings(out, findings)
+
+
+class SbomFormat(StrEnum):
+    cyclonedx = "cyclonedx"
+    spdx = "spdx"
+
+
+@app.command("packages")
+def packages_command(
+    ctx: typer.Context, build: int, format: Annotated[Format, typer.Option("--format")] = Format.table
+) -> None:
+    """The packages installed in a build's image, with the layer that introduced each."""
+    with _settings(ctx).database().session() as session:
+        summary = store.get_build(session, build)
+        packages = store.load_packages(session, build)
+        warnings = store.catalog_warnings(session, build) if summary.status == "succeeded" else []
+    if format is Format.json:
+        documents = [
+            {
+                "ecosystem": p.ecosystem,
+                "name": p.name,
+                "version": p.version,
+                "arch": p.arch,
+                "purl": p.purl,
+                "source": p.source,
+                "layer": p.layer,
+            }
+            for p in packages
+        ]
+        out.print_json(json.dumps({"schema": 1, "build": build, "packages": documents, "warnings": warnings}))
+        return
+    table.render_packages(out, summary, packages, warnings)
+
+
+@app.command("sbom")
+def sbom_command(
+    ctx: typer.Context,
+    build: int,
+    format: Annotated[SbomFormat, typer.Option("--format")] = SbomFormat.cyclonedx,
+    output: Annotated[Path | None, typer.Option("--output", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """A software bill of materials of a build's image (CycloneDX 1.6 or SPDX 2.3 JSON)."""
+    with _settings(ctx).database().session() as session:
+        summary = store.get_build(session, build)
+        if summary.status != "succeeded":
+            raise UsageError(f"build {build} did not succeed ({summary.status}); it has no image to describe")
+        packages = store.load_packages(session, build)
+    text = (
+        sbom.cyclonedx_json(summary, packages) if format is SbomFormat.cyclonedx else sbom.spdx_json(summary, packages)
+    )
+    if output:
+        output.write_text(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
 
 
 @db_app.command("upgrade")

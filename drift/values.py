@@ -205,6 +205,7 @@ class Finding:
             this same difference.
         ignored_by: for noise, the rule that covers it ("default /var/log: ...").
         risk: the id of the static risk in the Dockerfile that predicted it.
+        ecosystem: for package findings, the package's ecosystem ("deb", "pypi", ...).
     """
 
     kind: str
@@ -219,6 +220,7 @@ class Finding:
     new: bool = True
     ignored_by: str = ""
     risk: str = ""
+    ecosystem: str = ""
 
     def key(self) -> tuple[str, int | None, str, str, str]:
         """Identity of the difference, used to tell whether it is new."""

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from drift.compare.causes import likely_cause
 from drift.compare.ignore import IgnoreRules
+from drift.compare.packages import compare_packages
 from drift.values import BuildOutput, EntryType, FileEntry, Finding, ImageRecord, LayerRecord
 
 _MARKERS = (EntryType.WHITEOUT, EntryType.OPAQUE)
@@ -210,6 +211,12 @@ def compare_builds(baseline: BuildOutput, current: BuildOutput, ignore: IgnoreRu
             replace(f, cause="base-image-tag") if f.kind == "file" and f.cause == "unknown" else f
             for f in layer_findings
         ]
+    package_findings = list(
+        compare_packages(
+            baseline.image.packages, current.image.packages, baseline.image.layers, current.image.layers
+        )
+    )
+    findings.extend(package_findings)
     findings.extend(layer_findings)
     old_builder, new_builder = baseline.builder, current.builder
     if old_builder and new_builder and old_builder.engine_version != new_builder.engine_version:

@@ -32,6 +32,7 @@ def finding_document(finding: Finding) -> dict[str, Any]:
         "ignored": finding.ignored,
         "ignored_by": finding.ignored_by or None,
         "risk": finding.risk or None,
+        "ecosystem": finding.ecosystem or None,
         "new": finding.new,
     }
 

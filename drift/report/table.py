@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from drift.values import BuildSummary, Finding, TargetSpec, Verdict
+from drift.values import BuildSummary, Finding, Package, TargetSpec, Verdict
 
 VERDICT_STYLE = {
     Verdict.BASELINE: "cyan",
@@ -195,3 +195,16 @@ def render_history(console: Console, name: str, builds: Sequence[BuildSummary]) 
             build.error or "",
         )
     console.print(table)
+
+
+def render_packages(
+    console: Console, build: BuildSummary, packages: Sequence[Package], warnings: Sequence[str]
+) -> None:
+    table = Table(title=f"packages of build {build.id} ({build.target})")
+    for column in ("ecosystem", "name", "version", "arch", "layer", "source"):
+        table.add_column(column, overflow="fold")
+    for p in packages:
+        table.add_row(p.ecosystem, p.name, p.version, p.arch, "" if p.layer is None else str(p.layer), p.source)
+    console.print(table)
+    for warning in warnings:
+        console.print(f"warning: {warning}", highlight=False, markup=False)

@@ -119,6 +119,9 @@ class BuildRow(Base):
     # The Dockerfile at the pinned commit, and the unpinned inputs found in it.
     dockerfile_text: Mapped[str | None] = mapped_column(Text)
     risks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # The package manifest of the final filesystem, shared by every build that has the same one.
+    package_set_id: Mapped[int | None] = mapped_column(ForeignKey("package_sets.id"), index=True)
+    catalog_warnings: Mapped[list[str] | None] = mapped_column(JSON)
 
     target: Mapped[TargetRow] = relationship(back_populates="builds")
     layers: Mapped[list[BuildLayerRow]] = relationship(
@@ -197,6 +200,7 @@ class FindingRow(Base):
     ignored_by: Mapped[str | None] = mapped_column(Text)
     # The id of the static risk that predicted this finding, when one did.
     risk: Mapped[str | None] = mapped_column(String(20))
+    ecosystem: Mapped[str | None] = mapped_column(String(20))
 
 
 class BaselineRow(Base):
@@ -242,3 +246,30 @@ class LearnedNoiseRow(Base):
     first_build_id: Mapped[int] = mapped_column(Integer)
     second_build_id: Mapped[int] = mapped_column(Integer)
     learned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PackageSetRow(Base):
+    """One distinct package manifest (packages and the layers that introduced them)."""
+
+    __tablename__ = "package_sets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(80), unique=True)
+    package_count: Mapped[int] = mapped_column(Integer)
+
+
+class PackageRow(Base):
+    """One package of a package set."""
+
+    __tablename__ = "packages"
+    __table_args__ = (Index(None, "set_id", "ecosystem", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("package_sets.id", ondelete="CASCADE"))
+    ecosystem: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(Text)
+    version: Mapped[str] = mapped_column(Text)
+    arch: Mapped[str] = mapped_column(String(40))
+    purl: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    layer: Mapped[int | None] = mapped_column(Integer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,8 @@ from drift.storage.models import (
     LayerContentRow,
     LayerFileRow,
     LearnedNoiseRow,
+    PackageRow,
+    PackageSetRow,
     TargetRow,
     utcnow,
 )
@@ -32,6 +35,7 @@ from drift.values import (
     Finding,
     ImageRecord,
     LayerRecord,
+    Package,
     TargetSpec,
     Verdict,
 )
@@ -172,6 +176,8 @@ def finish_build(
         row.config = dict(image.config)
         row.config_digest = image.config_digest
         _save_layers(session, build_id, image.layers)
+        row.package_set_id = _save_packages(session, image.packages)
+        row.catalog_warnings = list(image.catalog_warnings) or None
     finding_rows = [
         {
             "build_id": build_id,
@@ -187,6 +193,7 @@ def finish_build(
             "new": f.new,
             "ignored_by": f.ignored_by or None,
             "risk": f.risk or None,
+            "ecosystem": f.ecosystem or None,
         }
         for f in findings
     ]
@@ -250,6 +257,68 @@ def _save_layers(session: Session, build_id: int, layers: Sequence[LayerRecord])
     )
 
 
+def _package_set_digest(packages: Sequence[Package]) -> str:
+    material = "\n".join(
+        "\0".join((p.ecosystem, p.name, p.version, p.arch, p.purl, p.source, str(p.layer))) for p in packages
+    )
+    return "sha256:" + hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _save_packages(session: Session, packages: Sequence[Package]) -> int | None:
+    """The id of the package set, stored once however many builds share it."""
+    if not packages:
+        return None
+    ordered = sorted(packages, key=lambda p: (p.ecosystem, p.name, p.arch, p.source, p.version))
+    digest = _package_set_digest(ordered)
+    existing = session.scalar(select(PackageSetRow.id).where(PackageSetRow.digest == digest))
+    if existing is not None:
+        return existing
+    package_set = PackageSetRow(digest=digest, package_count=len(ordered))
+    session.add(package_set)
+    session.flush()
+    session.execute(
+        insert(PackageRow),
+        [
+            {
+                "set_id": package_set.id,
+                "ecosystem": p.ecosystem,
+                "name": p.name,
+                "version": p.version,
+                "arch": p.arch,
+                "purl": p.purl,
+                "source": p.source,
+                "layer": p.layer,
+            }
+            for p in ordered
+        ],
+    )
+    return package_set.id
+
+
+def load_packages(session: Session, build_id: int) -> tuple[Package, ...]:
+    """The package manifest of a succeeded build."""
+    build = session.get_one(BuildRow, build_id)
+    if build.package_set_id is None:
+        return ()
+    rows = session.scalars(select(PackageRow).where(PackageRow.set_id == build.package_set_id).order_by(PackageRow.id))
+    return tuple(
+        Package(
+            ecosystem=r.ecosystem,
+            name=r.name,
+            version=r.version,
+            arch=r.arch,
+            purl=r.purl,
+            source=r.source,
+            layer=r.layer,
+        )
+        for r in rows
+    )
+
+
+def catalog_warnings(session: Session, build_id: int) -> list[str]:
+    return list(session.get_one(BuildRow, build_id).catalog_warnings or [])
+
+
 def load_image(session: Session, build_id: int) -> ImageRecord:
     """The image a succeeded build recorded, manifests included."""
     build = session.get_one(BuildRow, build_id)
@@ -286,6 +355,8 @@ def load_image(session: Session, build_id: int) -> ImageRecord:
         layers=tuple(layers),
         config=dict(build.config or {}),
         config_digest=build.config_digest or "",
+        packages=load_packages(session, build_id),
+        catalog_warnings=tuple(build.catalog_warnings or ()),
     )
 
 
@@ -396,9 +467,7 @@ def layer_summaries(session: Session, build_id: int) -> list[dict[str, Any]]:
 def baseline_build_id(session: Session, target: str, fingerprint: str) -> int | None:
     target_id = _target_row(session, target).id
     return session.scalar(
-        select(BaselineRow.build_id).where(
-            BaselineRow.target_id == target_id, BaselineRow.fingerprint == fingerprint
-        )
+        select(BaselineRow.build_id).where(BaselineRow.target_id == target_id, BaselineRow.fingerprint == fingerprint)
     )
 
 
@@ -436,9 +505,9 @@ def previous_succeeded_build(session: Session, build_id: int) -> int | None:
 
 def finding_keys(session: Session, build_id: int) -> set[tuple[str, int | None, str, str, str]]:
     rows = session.execute(
-        select(
-            FindingRow.kind, FindingRow.layer, FindingRow.subject, FindingRow.change, FindingRow.after
-        ).where(FindingRow.build_id == build_id)
+        select(FindingRow.kind, FindingRow.layer, FindingRow.subject, FindingRow.change, FindingRow.after).where(
+            FindingRow.build_id == build_id
+        )
     ).tuples()
     return set(rows)
 
@@ -448,9 +517,7 @@ def finding_keys(session: Session, build_id: int) -> set[tuple[str, int | None, 
 
 def _summary(session: Session, row: BuildRow) -> BuildSummary:
     baseline = session.scalar(
-        select(BaselineRow).where(
-            BaselineRow.target_id == row.target_id, BaselineRow.fingerprint == row.fingerprint
-        )
+        select(BaselineRow).where(BaselineRow.target_id == row.target_id, BaselineRow.fingerprint == row.fingerprint)
     )
     builder = _builder(row)
     findings = tuple(
@@ -467,6 +534,7 @@ def _summary(session: Session, row: BuildRow) -> BuildSummary:
             new=f.new,
             ignored_by=f.ignored_by or "",
             risk=f.risk or "",
+            ecosystem=f.ecosystem or "",
         )
         for f in row.findings
     )

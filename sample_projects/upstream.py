@@ -20,6 +20,7 @@ Command line::
     python sample_projects/upstream.py serve --dir D [--port P]
     python sample_projects/upstream.py publish-file --dir D --path tool/latest.txt --content 'v1'
     python sample_projects/upstream.py publish-deb --repo D --name hello-drift --version 1.0
+    python sample_projects/upstream.py publish-wheel --index D --name drift_sample_lib --version 1.0
 
 ``publish_deb`` needs ``dpkg-deb`` and ``dpkg-scanpackages`` (Debian's dpkg and
 dpkg-dev packages).
@@ -225,6 +226,61 @@ def _run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
         raise RuntimeError(f"{' '.join(cmd)} failed: {e.stderr.decode(errors='replace')}") from e
 
 
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def publish_wheel(index_dir: str | os.PathLike[str], name: str, version: str) -> Path:
+    """Build a real (pure-Python) wheel of `name` `version` into a PEP 503 simple index under `index_dir`.
+
+    Serve `index_dir` and point pip at ``{url}/simple/``. The package's module
+    prints its version: ``python -c "import NAME; print(NAME.VERSION)"``.
+    """
+    import base64
+    import hashlib
+    import zipfile
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+        raise ValueError(f"wheel name {name!r}: use a Python identifier")
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)*", version):
+        raise ValueError(f"wheel version {version!r}: use dotted numbers")
+    root = Path(index_dir)
+    packages = root / "packages"
+    packages.mkdir(parents=True, exist_ok=True)
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": f'VERSION = "{version}"\n'.encode(),
+        f"{dist_info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: drift sample package\n"
+        ).encode(),
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: drift-upstream\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = packages / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, data in files.items():
+            info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
+            archive.writestr(info, data)
+    project = _normalize(name)
+    links = "".join(
+        f'<a href="../../packages/{w.name}">{w.name}</a><br>\n'
+        for w in sorted(packages.glob(f"{name}-*.whl"))
+    )
+    page = f"<!DOCTYPE html><html><body>\n{links}</body></html>\n"
+    _write_atomic(root / "simple" / project / "index.html", page.encode())
+    projects = sorted({_normalize(w.name.split("-")[0]) for w in packages.glob("*.whl")})
+    listing = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in projects)
+    _write_atomic(root / "simple" / "index.html", f"<!DOCTYPE html><html><body>\n{listing}</body></html>\n".encode())
+    return wheel
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--content", help="text to write (default: read stdin)")
     src.add_argument("--from-file", type=Path, help="copy this file's bytes")
+
+    p = sub.add_parser("publish-wheel", help="build a wheel into a PEP 503 simple index")
+    p.add_argument("--index", required=True, type=Path)
+    p.add_argument("--name", required=True)
+    p.add_argument("--version", required=True)
 
     p = sub.add_parser("publish-deb", help="build a .deb into a flat apt repository")
     p.add_argument("--repo", required=True, type=Path)
@@ -264,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 data = sys.stdin.buffer.read()
             print(publish_file(args.dir, args.path, data))
+        elif args.command == "publish-wheel":
+            print(publish_wheel(args.index, args.name, args.version))
         else:
             print(publish_deb(args.repo, args.name, args.version, arch=args.arch))
     except (OSError, ValueError, RuntimeError) as e:

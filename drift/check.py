@@ -15,6 +15,7 @@ from typing import Protocol
 import platformdirs
 
 from drift.build.engine import BuildFailed, Engine
+from drift.catalog import default_catalogers
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRule, IgnoreRules
 from drift.compare.verdict import judge, mark_new
@@ -218,7 +219,7 @@ def check_target(
             )
             bases, inherited = engine.resolve_base_images(dockerfile, spec.build_args, spec.stage)
         progress.step(spec.name, "reading image")
-        image = read_image(engine.api, built.image_id)
+        image = read_image(engine.api, built.image_id, default_catalogers())
         engine.remove_older_images(spec.name, keep=built.image_id)
     except BuildFailed as failure:
         with db.session() as session:

@@ -42,7 +42,7 @@ def render_findings(
     shown = [f for f in findings if not f.ignored]
     by_layer: dict[int | None, list[Finding]] = defaultdict(list)
     for finding in shown:
-        by_layer[finding.layer if finding.kind == "file" else None].append(finding)
+        by_layer[finding.layer if finding.kind in ("file", "package") else None].append(finding)
     for finding in by_layer.get(None, []):
         console.print(f"{indent}{describe_finding(finding)}", highlight=False, markup=False)
     for layer in sorted(key for key in by_layer if key is not None):
@@ -52,18 +52,28 @@ def render_findings(
             f"{indent}layer {layer}: [bold]{layer_findings[0].instruction}[/bold]  (cause: {', '.join(causes)})",
             highlight=False,
         )
+        # A package change explains the layer's files: lead with it, fold the files under it.
+        packages = [f for f in layer_findings if f.kind == "package"]
+        files = [f for f in layer_findings if f.kind != "package"]
+        for finding in packages:
+            console.print(f"{indent}  {describe_finding(finding)}", highlight=False, markup=False)
+        file_indent = indent + ("    " if packages else "  ")
+        if packages and files:
+            console.print(f"{indent}  {len(files)} file(s) changed with them:", highlight=False)
         by_change: dict[str, list[Finding]] = defaultdict(list)
-        for finding in layer_findings:
+        for finding in files:
             by_change[finding.change].append(finding)
         for change in sorted(by_change):
             items = by_change[change]
             for finding in items[:MAX_PATHS_PER_CHANGE]:
                 detail = f"  ({finding.before} -> {finding.after})" if finding.before and finding.after else ""
-                marker = "" if finding.new else "  [dim](not new)[/dim]"
-                console.print(f"{indent}  {change:<8} {finding.subject}{detail}{marker}", highlight=False)
+                marker = "" if finding.new else "  (not new)"
+                console.print(
+                    f"{file_indent}{change:<8} {finding.subject}{detail}{marker}", highlight=False, markup=False
+                )
             if len(items) > MAX_PATHS_PER_CHANGE:
                 console.print(
-                    f"{indent}  {change:<8} ... and {len(items) - MAX_PATHS_PER_CHANGE} more", highlight=False
+                    f"{file_indent}{change:<8} ... and {len(items) - MAX_PATHS_PER_CHANGE} more", highlight=False
                 )
     noise = [f for f in findings if f.ignored]
     if noise and not show_noise:
@@ -88,6 +98,9 @@ def describe_finding(finding: Finding) -> str:
         return f"base image {finding.subject} {verb}: {finding.before} -> {finding.after} (cause {finding.cause})"
     if finding.kind == "builder":
         return f"builder {finding.subject} changed: {finding.before} -> {finding.after}"
+    if finding.kind == "package":
+        versions = " -> ".join(v for v in (finding.before, finding.after) if v)
+        return f"package {finding.subject} {finding.change}: {versions} ({finding.ecosystem}, cause {finding.cause})"
     if finding.kind == "config":
         return f"config {finding.subject} {finding.change}: {finding.before or '-'} -> {finding.after or '-'}"
     return f"{finding.kind} {finding.subject}: {finding.change} ({finding.before or '-'} -> {finding.after or '-'})"

@@ -1,0 +1,120 @@
+"""Alpine packages: apk's installed database (/lib/apk/db/installed).
+
+The database is a text file of records separated by blank lines, one record
+per installed package, one "X:value" line per field (the letters of the
+APKINDEX format, https://wiki.alpinelinux.org/wiki/Apk_spec): P name,
+V version, A architecture, o origin (source) package, and file lines
+(F, R, a, M, Z) that may repeat. Every record in it is an installed package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Package
+from drift.catalog.purl import distro_qualifier, make_purl
+
+INSTALLED_PATHS = frozenset(
+    {
+        "/lib/apk/db/installed",
+        # Where the same file lands when /lib is a symlink to usr/lib (a usr-merged root).
+        "/usr/lib/apk/db/installed",
+    }
+)
+
+# Package-level fields: once per record. A second P: means two records ran together.
+_SINGLE_FIELDS = frozenset("PVAo")
+
+
+class ApkCataloger(Cataloger):
+    """Installed Alpine (and Wolfi, Chainguard) packages from apk's installed database."""
+
+    ecosystem = "apk"
+    needs_distro = True  # the purl namespace and distro qualifier come from /etc/os-release
+
+    def claims(self, path: str, mode: int, size: int) -> bool:
+        return path in INSTALLED_PATHS
+
+    def catalog(self, path: str, content: bytes, context: CatalogContext) -> CatalogResult:
+        warnings: list[str] = []
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = content.count(b"\n", 0, error.start) + 1
+            warnings.append(f"{path}: line {line}: not valid UTF-8; undecodable bytes replaced")
+            text = content.decode("utf-8", errors="replace")
+        packages: list[Package] = []
+        for first_line, lines in _records(text):
+            package = self._package(path, first_line, lines, context, warnings)
+            if package is not None:
+                packages.append(package)
+        return CatalogResult(packages=tuple(packages), warnings=tuple(warnings))
+
+    def _package(
+        self,
+        path: str,
+        first_line: int,
+        lines: list[tuple[int, str]],
+        context: CatalogContext,
+        warnings: list[str],
+    ) -> Package | None:
+        fields: dict[str, str] = {}
+        field_lines = 0
+        for number, line in lines:
+            key, colon, value = line.partition(":")
+            if not colon or len(key) != 1:
+                warnings.append(f"{path}: line {number}: not an 'X:value' line: {line[:60]!r}; line ignored")
+                continue
+            field_lines += 1
+            if key not in _SINGLE_FIELDS:
+                continue
+            if key in fields:
+                warnings.append(
+                    f"{path}: line {number}: field {key}: repeated in the record at line {first_line} "
+                    "(two records run together?); record skipped"
+                )
+                return None
+            fields[key] = value.strip()
+        if not field_lines:
+            # Nothing but junk lines, each already warned about: no record to report missing fields of.
+            return None
+        name = fields.get("P", "")
+        version = fields.get("V", "")
+        if not name:
+            warnings.append(f"{path}: record at line {first_line}: no P: (package name) line; record skipped")
+            return None
+        if not version:
+            warnings.append(
+                f"{path}: record at line {first_line} (package {name}): no V: (version) line; record skipped"
+            )
+            return None
+        arch = fields.get("A", "")
+        origin = fields.get("o", "")
+        qualifiers = {
+            "arch": arch,
+            "distro": distro_qualifier(context.distro),
+            # syft's convention: the origin (source) package when it is not the package itself.
+            "upstream": origin if origin != name else "",
+        }
+        return Package(
+            ecosystem=self.ecosystem,
+            name=name,
+            version=version,
+            arch=arch,
+            purl=make_purl("apk", context.distro.id or "alpine", name, version, qualifiers),
+            source=path,
+        )
+
+
+def _records(text: str) -> Iterator[tuple[int, list[tuple[int, str]]]]:
+    """Blank-line separated records: (first line number, [(line number, line)])."""
+    lines: list[tuple[int, str]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if line.strip():
+            lines.append((number, line))
+        elif lines:
+            yield lines[0][0], lines
+            lines = []
+    if lines:
+        yield lines[0][0], lines

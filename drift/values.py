@@ -99,6 +99,18 @@ class Package:
     source: str
     layer: int | None = None
 
+    @property
+    def location(self) -> str:
+        """Where the package is installed, whatever its version: the source path, less a
+        versioned metadata directory (`requests-2.31.0.dist-info/METADATA` -> its site-packages)."""
+        head, _, tail = self.source.rpartition("/")
+        for marker in (".dist-info", ".egg-info"):
+            if head.endswith(marker):
+                return head.rpartition("/")[0]
+            if tail.endswith(marker):
+                return head
+        return self.source
+
 
 @dataclass(frozen=True, slots=True)
 class ImageRecord:

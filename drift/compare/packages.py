@@ -12,7 +12,7 @@ ECOSYSTEM_CAUSE = {"deb": "apt", "apk": "apk", "rpm": "yum", "pypi": "pip", "npm
 
 
 def _key(package: Package) -> tuple[str, str, str, str]:
-    return (package.ecosystem, package.name, package.arch, package.source)
+    return (package.ecosystem, package.name, package.arch, package.location)
 
 
 def _instruction(layers: Sequence[LayerRecord], index: int | None) -> str:

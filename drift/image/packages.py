@@ -132,4 +132,4 @@ def final_packages(
 
 
 def _identity(package: Package) -> tuple[str, str, str, str]:
-    return (package.ecosystem, package.name, package.arch, package.source)
+    return (package.ecosystem, package.name, package.arch, package.location)

@@ -18,14 +18,25 @@ from drift.build.engine import BuildFailed, Engine
 from drift.catalog import default_catalogers
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRule, IgnoreRules
+from drift.compare.risks import link_risks
 from drift.compare.verdict import judge, mark_new
+from drift.dockerfile import Risk, find_risks, layer_instructions, parse_dockerfile
 from drift.errors import DriftError, EngineError, SourceError, UsageError
 from drift.image import read_image
 from drift.source import RepositoryCache, normalize_repo
 from drift.storage import store
 from drift.storage.database import Database
 from drift.targets import check_name, check_pull, check_relative_path, source_fingerprint
-from drift.values import BaseImage, BuilderInfo, BuildOutput, BuildSummary, Finding, TargetSpec, Verdict
+from drift.values import (
+    BaseImage,
+    BuilderInfo,
+    BuildOutput,
+    BuildSummary,
+    Finding,
+    ImageRecord,
+    TargetSpec,
+    Verdict,
+)
 
 
 def default_cache_dir() -> Path:
@@ -251,6 +262,8 @@ def check_target(
         raise
 
     progress.step(spec.name, "comparing")
+    source = _explain_source(spec, dockerfile_text, image, bases)
+    image = source.image
     output = BuildOutput(image=image, base_images=tuple(bases), base_layer_count=inherited, builder=builder)
     learned: list[str] = []
     with db.session() as session:
@@ -268,6 +281,7 @@ def check_target(
             previous = store.previous_succeeded_build(session, build_id)
             seen = store.finding_keys(session, previous) if previous is not None else set()
             findings = mark_new(findings, seen)
+            findings = link_risks(findings, source.risks, source.layer_lines, source.from_lines)
             verdict = judge(findings)
         store.finish_build(
             session,
@@ -280,8 +294,60 @@ def check_target(
             findings=findings,
             base_images=bases,
             dockerfile_text=dockerfile_text,
+            risks=[_risk_document(risk) for risk in source.risks],
         )
     return CheckOutcome(spec.name, build_id, verdict, tuple(findings), learned=tuple(learned))
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """What the Dockerfile at the pinned commit tells about a built image."""
+
+    image: ImageRecord
+    risks: tuple[Risk, ...]
+    layer_lines: dict[int, tuple[int, int]]
+    from_lines: dict[str, int]
+
+
+def _explain_source(spec: TargetSpec, text: str, image: ImageRecord, bases: Sequence[BaseImage]) -> _Source:
+    """Name each layer by its Dockerfile instruction and list the Dockerfile's unpinned inputs.
+
+    The image history's own text is kept where the Dockerfile cannot be
+    matched (a Dockerfile the parser does not understand must not fail a build
+    that the engine understood).
+    """
+    try:
+        dockerfile = parse_dockerfile(text, spec.build_args)
+        stage = dockerfile.final_stage(spec.stage)
+        risks = tuple(find_risks(dockerfile))
+    except Exception:  # drift's parser, not the engine, is the one that failed here
+        return _Source(image, (), {}, {})
+    final_base = next((b for b in bases if b.final), None)
+    attributed = layer_instructions(stage, image.history, final_base.history_length if final_base else 0)
+    layers = []
+    layer_lines: dict[int, tuple[int, int]] = {}
+    for layer, instruction in zip(image.layers, attributed, strict=False):
+        if instruction is None:
+            layers.append(layer)
+            continue
+        layers.append(replace(layer, instruction=instruction.summary))
+        layer_lines[layer.index] = (instruction.line, instruction.end_line)
+    layers.extend(image.layers[len(layers) :])
+    from_lines = {s.base_resolved: s.from_line for s in dockerfile.stages}
+    return _Source(replace(image, layers=tuple(layers)), risks, layer_lines, from_lines)
+
+
+def _risk_document(risk: Risk) -> dict[str, object]:
+    return {
+        "id": risk.id,
+        "line": risk.line,
+        "stage": risk.stage,
+        "instruction": risk.instruction,
+        "subject": risk.subject,
+        "cause": risk.cause,
+        "message": risk.message,
+        "fix": risk.fix,
+    }
 
 
 def _ignore_rules(spec: TargetSpec, learned_paths: Sequence[tuple[str, int, int]]) -> IgnoreRules:

@@ -161,6 +161,8 @@ class BaseImage:
         layer_count: how many layers the base image has.
         final: True for the image the final stage starts from (its layers are
             the first layers of the built image).
+        history_length: how many history entries the base image has (known at
+            build time, used to tie the built image's history to the Dockerfile).
     """
 
     stage: int
@@ -169,6 +171,7 @@ class BaseImage:
     repo_digest: str
     layer_count: int
     final: bool = False
+    history_length: int = 0
 
     @property
     def digest(self) -> str:

@@ -118,12 +118,17 @@ class Engine:
             except DockerException as exc:
                 raise EngineError(f"cannot inspect base image {image}: {_one_line(exc)}") from None
             digests = inspected.get("RepoDigests") or []
+            try:
+                history_length = len(self.api.history(inspected["Id"]))
+            except DockerException:
+                history_length = 0
             base = BaseImage(
                 stage=index,
                 reference=image,
                 image_id=str(inspected["Id"]),
                 repo_digest=str(digests[0]) if digests else "",
                 layer_count=len((inspected.get("RootFS") or {}).get("Layers") or []),
+                history_length=history_length,
             )
             resolved.append(base)
             stage_base[index] = base

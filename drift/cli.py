@@ -23,6 +23,7 @@ from drift.check import CheckOutcome, accept, default_cache_dir, exit_code, run_
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRules
 from drift.errors import DriftError, UsageError
+from drift.pins import suggested_pins as pins_for_build
 from drift.report import markdown, sbom, table
 from drift.report.document import build_document, finding_document, report_document
 from drift.source import RepositoryCache
@@ -341,17 +342,49 @@ def history_command(
 
 @app.command("show")
 def show_command(
-    ctx: typer.Context, build: int, format: Annotated[DetailFormat, typer.Option("--format")] = DetailFormat.table
+    ctx: typer.Context,
+    build: int,
+    format: Annotated[DetailFormat, typer.Option("--format")] = DetailFormat.table,
+    suggest_pins: Annotated[
+        bool, typer.Option("--suggest-pins", help="Print the pins of the last good build as a diff of the Dockerfile.")
+    ] = False,
 ) -> None:
-    """One build: verdict, builder, base images, layers, findings and noise."""
-    with _settings(ctx).database().session() as session:
+    """One build: verdict, findings by layer, noise and its rules, base images, risks, layers."""
+    db = _settings(ctx).database()
+    with db.session() as session:
         summary = store.get_build(session, build)
         layers = store.layer_summaries(session, build)
+        _text, risks = store.build_dockerfile(session, build)
+    pins = pins_for_build(db, build) if suggest_pins else None
     if format is DetailFormat.json:
-        out.print_json(json.dumps({"schema": 1, **build_document(summary), "layers": layers}))
+        document = {"schema": 1, **build_document(summary), "risks": risks, "layers": layers}
+        if pins is not None:
+            document["suggested_pins"] = [
+                {
+                    "line": p.line,
+                    "risk": p.risk_id,
+                    "subject": p.subject,
+                    "before": p.before,
+                    "after": p.after,
+                    "description": p.description,
+                }
+                for p in pins.pins
+            ]
+            document["pins_diff"] = pins.diff
+        out.print_json(json.dumps(document))
         return
     if format is DetailFormat.markdown:
-        sys.stdout.write(markdown.build_markdown(summary, layers))
+        sys.stdout.write(markdown.build_markdown(summary, layers, risks, pins.diff if pins else ""))
+        return
+    if pins is not None:
+        for pin in pins.pins:
+            out.print(
+                f"# line {pin.line} ({pin.risk_id}, {pin.subject}): {pin.description}", highlight=False, markup=False
+            )
+        if pins.diff:
+            sys.stdout.write(pins.diff)
+        elif not pins.pins:
+            err.print("no pins to suggest: no risk of this Dockerfile has a known last good value")
         return
     table.render_outcome(out, summary, show_noise=True)
     for base in summary.base_images:
@@ -367,6 +400,14 @@ def show_command(
             f"  built by Docker Engine {b.engine_version} (API {b.api_version}, {b.os}/{b.arch}, {b.storage_driver})",
             highlight=False,
         )
+    if risks:
+        out.print(f"  unpinned inputs ({len(risks)}):", highlight=False)
+        for risk in risks:
+            out.print(
+                f"    {risk['id']} line {risk['line']}: {risk['message']}; fix: {risk['fix']}",
+                highlight=False,
+                markup=False,
+            )
     for layer in layers:
         out.print(
             f"  layer {layer['index']}: {layer['normalized_digest'][:19]}  {layer['files']:>6} files  "

@@ -67,7 +67,7 @@ def render_findings(
             items = by_change[change]
             for finding in items[:MAX_PATHS_PER_CHANGE]:
                 detail = f"  ({finding.before} -> {finding.after})" if finding.before and finding.after else ""
-                marker = "" if finding.new else "  (not new)"
+                marker = ("" if finding.new else "  (not new)") + (f"  [risk {finding.risk}]" if finding.risk else "")
                 console.print(
                     f"{file_indent}{change:<8} {finding.subject}{detail}{marker}", highlight=False, markup=False
                 )

@@ -123,3 +123,73 @@ def test_build_date_is_drifted_then_noisy_after_twice(drift, make_repo) -> None:
     assert noise["ignored_by"].startswith("learned rule /etc/build-date")
     shown = drift("show", str(build["build"]))
     assert "/etc/build-date" in shown.stdout and "learned rule /etc/build-date" in shown.stdout
+
+
+def test_multi_stage_layers_are_named_by_their_final_stage_instructions(drift, make_repo) -> None:
+    repo = make_repo("multi-stage")
+    assert drift("track", "multi", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    assert drift("run", "multi").code == 0
+    second = drift("run", "multi")
+    assert second.code == 0 and "multi: reproducible" in second.stdout
+    build = latest(drift, "multi")
+    layers = drift("show", str(build["build"]), "--format", "json").json()["layers"]
+    assert [layer["instruction"] for layer in layers] == [
+        "Imported from -",
+        "COPY --from=builder /out/greet /usr/local/bin/greet",
+        "RUN /usr/local/bin/greet > /greeting.txt",
+    ]
+    # Both stages' FROM lines were resolved; the final one is the image's base.
+    assert [(b["stage"], b["reference"], b["final"]) for b in build["base_images"]] == [
+        (0, "busybox:latest", False),
+        (1, "busybox:latest", True),
+    ]
+
+
+def test_download_drift_is_linked_to_its_risk_and_a_pin_is_suggested(drift, make_repo, upstream_server) -> None:
+    import hashlib
+
+    import upstream
+
+    good = b"tool 1.0\n"
+    upstream.publish_file(upstream_server.root, "tool/latest.txt", good)
+    repo = make_repo("latest-download")
+    url = f"{upstream_server.url}/tool/latest.txt"
+    assert (
+        drift(
+            "track",
+            "download",
+            "--repo",
+            str(repo.path),
+            "--commit",
+            "main",
+            "--pull",
+            "never",
+            "--network",
+            "host",
+            "--build-arg",
+            f"UPSTREAM_URL={url}",
+        ).code
+        == 0
+    )
+    assert drift("run").code == 0
+    upstream.publish_file(upstream_server.root, "tool/latest.txt", b"tool 1.1\n")
+    assert drift("run").code == 1
+
+    build = latest(drift, "download")
+    [download] = [f for f in build["findings"] if f["subject"] == "/opt/tool/latest.txt"]
+    assert download["cause"] == "network-fetch"
+    shown = drift("show", str(build["build"]), "--format", "json").json()
+    risks = {r["id"]: r for r in shown["risks"]}
+    assert download["risk"] in risks
+    assert risks[download["risk"]]["cause"] == "network-fetch"
+    assert risks[download["risk"]]["line"] == 9  # the RUN that downloads, as written
+    # The base image tag is an unpinned input too, found before it ever moved.
+    assert any(r["cause"] == "base-image-tag" and r["subject"] == "busybox:latest" for r in risks.values())
+
+    pins = drift("show", str(build["build"]), "--suggest-pins")
+    assert pins.code == 0, pins.stderr
+    assert "--- a/Dockerfile" in pins.stdout and "+++ b/Dockerfile" in pins.stdout
+    assert hashlib.sha256(good).hexdigest() in pins.stdout  # the last good file's digest
+    assert "sha256sum -c" in pins.stdout
+    table = drift("show", str(build["build"])).stdout
+    assert f"[risk {download['risk']}]" in table and "unpinned inputs" in table

@@ -73,6 +73,12 @@ def test_apt_upgrade_is_a_package_finding_and_the_manifest_matches_dpkg(drift, m
     assert run.stdout.index("hello-drift") < run.stdout.index("/usr/share/hello-drift")
     assert "package hello-drift upgraded: 1.0 -> 1.1" in run.stdout
 
+    # The last good version as a pin. The sample names its package through an
+    # ARG, so the pin is advice rather than an edit of the RUN line.
+    pins = drift("show", str(build["build"]), "--suggest-pins")
+    assert pins.code == 0, pins.stderr
+    assert "DRIFT101, hello-drift" in pins.stdout and "hello-drift=1.0" in pins.stdout
+
     sbom = drift("sbom", str(build["build"]), "--format", "cyclonedx")
     assert sbom.code == 0
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(sbom.stdout) is None

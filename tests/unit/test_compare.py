@@ -116,3 +116,27 @@ def test_new_flag_follows_the_previous_build() -> None:
     findings = compare_images(a, b, IgnoreRules.for_target())
     assert [f.new for f in mark_new(findings, set())] == [True]
     assert [f.new for f in mark_new(findings, {f.key() for f in findings})] == [False]
+
+
+def test_a_new_engine_version_is_a_builder_finding_and_the_cause_of_unexplained_changes() -> None:
+    from drift.compare.diff import compare_builds
+    from drift.values import BuilderInfo, BuildOutput
+
+    old_engine = BuilderInfo("20.10.24", "1.41", "linux", "amd64", "overlay2")
+    new_engine = BuilderInfo("25.0.3", "1.44", "linux", "amd64", "overlay2")
+    same = image(BASE, layer(1, "RUN make", file("/app/bin", b"same")))
+    changed = image(BASE, layer(1, "RUN make", file("/app/bin", b"other")))
+
+    only_engine = compare_builds(
+        BuildOutput(same, builder=old_engine), BuildOutput(same, builder=new_engine), IgnoreRules.for_target()
+    )
+    assert [(f.kind, f.before, f.after) for f in only_engine] == [("builder", "20.10.24", "25.0.3")]
+    # Informational: the content is the same, so the build is still reproducible.
+    assert judge(only_engine) is Verdict.REPRODUCIBLE
+
+    both = compare_builds(
+        BuildOutput(same, builder=old_engine), BuildOutput(changed, builder=new_engine), IgnoreRules.for_target()
+    )
+    [bin_change] = [f for f in both if f.kind == "file"]
+    assert bin_change.cause == "builder"
+    assert judge(both) is Verdict.DRIFTED

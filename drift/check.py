@@ -6,15 +6,18 @@ repository cache and the engine, and return values, never rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import platformdirs
 
-from drift.build.engine import BuildFailed, Engine
+from drift.build.engine import BuildFailed, BuildInterrupted, Engine
 from drift.catalog import default_catalogers
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRule, IgnoreRules
@@ -23,6 +26,7 @@ from drift.compare.verdict import judge, mark_new
 from drift.dockerfile import Risk, find_risks, layer_instructions, parse_dockerfile
 from drift.errors import DriftError, EngineError, SourceError, UsageError
 from drift.image import read_image
+from drift.schedule import check_schedule
 from drift.source import RepositoryCache, normalize_repo
 from drift.storage import store
 from drift.storage.database import Database
@@ -51,12 +55,17 @@ class Progress(Protocol):
 
     def log(self, target: str, line: str) -> None: ...
 
+    def done(self, target: str) -> None: ...
+
 
 class SilentProgress:
     def step(self, target: str, text: str) -> None:
         pass
 
     def log(self, target: str, line: str) -> None:
+        pass
+
+    def done(self, target: str) -> None:
         pass
 
 
@@ -72,13 +81,13 @@ class CheckOutcome:
     failed_step: str | None = None
     learned: tuple[str, ...] = ()
     superseded: bool = False
+    interrupted: bool = False
 
 
 # --- tracking ------------------------------------------------------------------
 
 
-def track(
-    db: Database,
+def prepare_target(
     cache: RepositoryCache,
     *,
     name: str,
@@ -93,13 +102,14 @@ def track(
     pull: str = "always",
     schedule: str = "@daily",
     ignore: Sequence[str] = (),
-) -> tuple[TargetSpec, bool, bool]:
-    """Validate, resolve the ref to a commit, check the Dockerfile is there, and save the target.
-
-    Returns the saved spec, whether it is new, and whether its pin moved.
-    """
+    timeout_s: int = 3600,
+) -> TargetSpec:
+    """Validate a target, resolve its ref to a commit and check its Dockerfile is there. Writes nothing."""
     check_name(name)
     check_pull(pull)
+    check_schedule(schedule)
+    if timeout_s <= 0:
+        raise UsageError(f"timeout {timeout_s} s must be positive")
     context = check_relative_path(context, "context")
     dockerfile = check_relative_path(dockerfile or f"{context}/Dockerfile", "dockerfile")
     repo = normalize_repo(repo)
@@ -109,7 +119,7 @@ def track(
             raise UsageError(f"context {context!r} is not a directory in {repo} at {sha[:12]}; check --context")
         if not (tree / dockerfile).is_file():
             raise UsageError(f"no Dockerfile at {dockerfile!r} in {repo} at {sha[:12]}; check --dockerfile")
-    spec = TargetSpec(
+    return TargetSpec(
         name=name,
         repo=repo,
         commit=sha,
@@ -122,7 +132,13 @@ def track(
         pull=pull,
         schedule=schedule,
         ignore=tuple(ignore),
+        timeout_s=timeout_s,
     )
+
+
+def track(db: Database, cache: RepositoryCache, **fields: Any) -> tuple[TargetSpec, bool, bool]:
+    """Validate and save a target (see prepare_target). Returns the spec, whether it is new, whether its pin moved."""
+    spec = prepare_target(cache, **fields)
     with db.session() as session:
         created, pin_moved = store.save_target(session, spec)
     return spec, created, pin_moved
@@ -148,48 +164,33 @@ def accept(db: Database, name: str, build_id: int | None = None) -> BuildSummary
 # --- running -------------------------------------------------------------------
 
 
-def run_checks(
-    db: Database,
-    cache: RepositoryCache,
-    connect: Callable[[], Engine],
-    names: Sequence[str] = (),
-    progress: Progress | None = None,
-    *,
-    twice: bool = False,
-) -> list[CheckOutcome]:
-    """Check the named targets (all enabled ones when none are named), one after the other.
-
-    With `twice`, each target is built a second time right after the first;
-    paths that differ between the two are nondeterministic, learned as noise
-    for that source, and the second build is judged with them. The first
-    build's outcome is then marked superseded.
-    """
-    progress = progress or SilentProgress()
+def record_error(db: Database, spec: TargetSpec, message: str, slot: datetime | None = None) -> CheckOutcome:
+    """Record that the check of a target could not run at all (never as drift)."""
     with db.session() as session:
-        specs = store.list_targets(session, names)
-    if not specs:
-        return []
-    try:
-        engine = connect()
-    except EngineError as exc:
-        # The check could not run at all: record that, never as drift.
-        return [_record_error(db, spec, str(exc)) for spec in specs]
-    outcomes: list[CheckOutcome] = []
-    for spec in specs:
-        first = check_target(db, cache, engine, spec, progress)
-        if not twice or first.verdict in (Verdict.ERROR, Verdict.BROKEN, Verdict.FAILED):
-            outcomes.append(first)
-            continue
-        outcomes.append(replace(first, superseded=True))
-        outcomes.append(check_target(db, cache, engine, spec, progress, learn_from=first.build_id))
-    return outcomes
-
-
-def _record_error(db: Database, spec: TargetSpec, message: str) -> CheckOutcome:
-    with db.session() as session:
-        build_id = store.start_build(session, spec.name, source_fingerprint(spec), spec.commit)
+        build_id = store.start_build(session, spec.name, source_fingerprint(spec), spec.commit, slot=slot)
         store.finish_build(session, build_id, status="error", verdict=Verdict.ERROR, error=message)
     return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), error=message)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """How one run builds: who it is, when to stop, what to keep.
+
+    Attributes:
+        owner: this process ("host:pid:nonce"), recorded on its builds and leases.
+        stop: set when drift is asked to stop; running builds are interrupted.
+        slot: the schedule slot the build is for (None when asked for by hand).
+        keep_images: how many of its newest images to keep per target.
+        min_free_bytes: refuse to build when the engine's data root has less free space.
+        on_build_started: told the build id as soon as the row exists.
+    """
+
+    owner: str = "local"
+    stop: threading.Event = field(default_factory=threading.Event)
+    slot: datetime | None = None
+    keep_images: int = 1
+    min_free_bytes: int = 0
+    on_build_started: Callable[[int], None] | None = None
 
 
 def check_target(
@@ -200,19 +201,37 @@ def check_target(
     progress: Progress,
     *,
     learn_from: int | None = None,
+    context: BuildContext | None = None,
 ) -> CheckOutcome:
     """Build one target from scratch, read its image, judge it against its baseline and record it all.
 
     `learn_from`: a build of the same source made minutes ago; what differs
-    from it is learned as noise before this build is judged.
+    from it is learned as noise before this build is judged. The caller holds
+    the target's lease (drift.run) when builds may run concurrently.
     """
+    context = context or BuildContext()
     fingerprint = source_fingerprint(spec)
     with db.session() as session:
-        build_id = store.start_build(session, spec.name, fingerprint, spec.commit)
+        build_id = store.start_build(
+            session, spec.name, fingerprint, spec.commit, slot=context.slot, owner=context.owner
+        )
+    if context.on_build_started is not None:
+        context.on_build_started(build_id)
     builder: BuilderInfo | None = None
     bases: list[BaseImage] = []
+
+    def remember(item: str) -> None:
+        with db.session() as session:
+            store.add_engine_objects(session, build_id, [item])
+
+    def clean_up() -> None:
+        with db.session() as session:
+            objects = store.engine_objects(session, build_id)
+        engine.remove_objects(objects)
+
     try:
         builder = engine.builder_info()
+        _check_free_space(engine, context.min_free_bytes)
         progress.step(spec.name, "fetching source")
         with cache.checkout(spec.repo, spec.commit, target=spec.name) as tree:
             dockerfile = tree / spec.dockerfile
@@ -227,12 +246,15 @@ def check_target(
                 tag=f"drift:{spec.name[:100]}-b{build_id}",
                 labels={"drift.target": spec.name, "drift.build": str(build_id)},
                 on_log=lambda line: _on_log(progress, spec.name, line),
+                on_object=remember,
+                stop=context.stop,
             )
             bases, inherited = engine.resolve_base_images(dockerfile, spec.build_args, spec.stage)
         progress.step(spec.name, "reading image")
         image = read_image(engine.api, built.image_id, default_catalogers())
-        engine.remove_older_images(spec.name, keep=built.image_id)
+        engine.remove_older_images(spec.name, keep=context.keep_images)
     except BuildFailed as failure:
+        clean_up()
         with db.session() as session:
             has_baseline = store.baseline_build_id(session, spec.name, fingerprint) is not None
             verdict = Verdict.BROKEN if has_baseline else Verdict.FAILED
@@ -247,7 +269,16 @@ def check_target(
                 log_tail=failure.log_tail,
             )
         return CheckOutcome(spec.name, build_id, verdict, (), failure.message, failure.failed_step)
+    except BuildInterrupted as stopped:
+        clean_up()
+        reason = f"interrupted: drift was asked to stop ({stopped})"
+        with db.session() as session:
+            store.finish_build(
+                session, build_id, status="interrupted", verdict=Verdict.ERROR, builder=builder, error=reason
+            )
+        return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), reason, interrupted=True)
     except DriftError as exc:
+        clean_up()
         with db.session() as session:
             store.finish_build(
                 session, build_id, status="error", verdict=Verdict.ERROR, builder=builder, error=str(exc)
@@ -255,9 +286,11 @@ def check_target(
         return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), str(exc))
     except BaseException as exc:
         # Ctrl-C or a bug: never leave the row running; say what stopped it.
+        with contextlib.suppress(Exception):
+            clean_up()
         with db.session() as session:
-            stopped = isinstance(exc, KeyboardInterrupt | SystemExit | BrokenPipeError)
-            reason = "interrupted before the build was recorded" if stopped else f"internal error: {exc!r}"
+            stopped_by_user = isinstance(exc, KeyboardInterrupt | SystemExit | BrokenPipeError)
+            reason = "interrupted before the build was recorded" if stopped_by_user else f"internal error: {exc!r}"
             store.finish_build(session, build_id, status="interrupted", verdict=Verdict.ERROR, error=reason)
         raise
 
@@ -352,11 +385,20 @@ def _risk_document(risk: Risk) -> dict[str, object]:
 
 def _ignore_rules(spec: TargetSpec, learned_paths: Sequence[tuple[str, int, int]]) -> IgnoreRules:
     learned = [
-        IgnoreRule(path, f"differed between back-to-back builds {a} and {b}", "learned")
-        for path, a, b in learned_paths
+        IgnoreRule(path, f"differed between back-to-back builds {a} and {b}", "learned") for path, a, b in learned_paths
     ]
     return IgnoreRules.for_target(spec.ignore, learned=learned)
 
+
+def _check_free_space(engine: Engine, min_free_bytes: int) -> None:
+    if min_free_bytes <= 0:
+        return
+    free = engine.free_bytes()
+    if free is not None and free < min_free_bytes:
+        raise EngineError(
+            f"only {free / 1e9:.1f} GB free where the Docker Engine keeps its data (under the "
+            f"{min_free_bytes / 1e9:.1f} GB minimum); free space (`docker system prune`) or lower --min-free"
+        )
 
 
 def _on_log(progress: Progress, target: str, line: str) -> None:
@@ -367,7 +409,7 @@ def _on_log(progress: Progress, target: str, line: str) -> None:
 
 def exit_code(outcomes: Sequence[CheckOutcome], fail_on: str = "drifted") -> int:
     """0 nothing to flag, 1 drifted or broken (per fail_on), 2 when any check could not run."""
-    outcomes = [outcome for outcome in outcomes if not outcome.superseded]
+    outcomes = [outcome for outcome in outcomes if not outcome.superseded and not outcome.interrupted]
     if any(outcome.verdict is Verdict.ERROR for outcome in outcomes):
         return 2
     flagged = {
@@ -378,4 +420,4 @@ def exit_code(outcomes: Sequence[CheckOutcome], fail_on: str = "drifted") -> int
     return 1 if any(outcome.verdict in flagged for outcome in outcomes) else 0
 
 
-__all__ = ["CheckOutcome", "Progress", "accept", "check_target", "exit_code", "run_checks", "track"]
+__all__ = ["BuildContext", "CheckOutcome", "Progress", "accept", "check_target", "exit_code", "record_error", "track"]

@@ -3,34 +3,44 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import sys
+import threading
 import traceback
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from drift import __version__
 from drift.build.engine import Engine
-from drift.check import CheckOutcome, accept, default_cache_dir, exit_code, run_checks, track
+from drift.check import accept, default_cache_dir, exit_code, track
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRules
+from drift.config import parse_duration
+from drift.config_sync import SyncResult, sync_config
 from drift.errors import DriftError, UsageError
 from drift.pins import suggested_pins as pins_for_build
 from drift.report import markdown, sbom, table
 from drift.report.document import build_document, finding_document, report_document
+from drift.run import RunOptions, RunResult, run
+from drift.schedule import next_slot, parse_shard
+from drift.service import serve
 from drift.source import RepositoryCache
 from drift.storage import store
 from drift.storage.database import Database, default_database_url
 from drift.targets import parse_build_args
-from drift.values import BuildSummary, TargetSpec
+from drift.values import BuildSummary, TargetSpec, Verdict
 
 app = typer.Typer(
     name="drift",
@@ -141,6 +151,7 @@ def track_command(
     ignore: Annotated[
         list[str] | None, typer.Option("--ignore", help="Glob of paths that are noise, repeatable.")
     ] = None,
+    timeout: Annotated[str, typer.Option("--timeout", help="Build timeout: seconds, or 90s, 30m, 2h.")] = "1h",
 ) -> None:
     """Track a repository at a pinned commit (re-tracking updates it; a new commit starts a new baseline)."""
     settings = _settings(ctx)
@@ -159,6 +170,7 @@ def track_command(
         pull=pull.value,
         schedule=schedule,
         ignore=ignore or [],
+        timeout_s=parse_duration(timeout, "--timeout"),
     )
     if created:
         out.print(f"tracking {spec.name} at {spec.commit[:12]} ({spec.repo})", highlight=False)
@@ -192,48 +204,104 @@ def _spec_document(spec: TargetSpec) -> dict[str, Any]:
         "pull": spec.pull,
         "schedule": spec.schedule,
         "ignore": list(spec.ignore),
+        "timeout_s": spec.timeout_s,
     }
 
 
 @app.command("targets")
 def targets_command(ctx: typer.Context, format: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
     """List the tracked targets and their latest verdict."""
+    now = datetime.now(UTC)
     with _settings(ctx).database().session() as session:
         rows = [(spec, store.latest_finished_build(session, spec.name)) for spec in store.list_targets(session)]
     if format is Format.json:
         documents = [
-            {**_spec_document(spec), "latest": build_document(latest) if latest else None} for spec, latest in rows
+            {
+                **_spec_document(spec),
+                "next_run": next_slot(spec.schedule, now).isoformat(timespec="seconds"),
+                "latest": build_document(latest) if latest else None,
+            }
+            for spec, latest in rows
         ]
         out.print_json(json.dumps({"schema": 1, "targets": documents}))
     else:
-        table.render_targets(out, rows)
+        table.render_targets(out, rows, {spec.name: next_slot(spec.schedule, now) for spec, _latest in rows})
 
 
 # --- running -------------------------------------------------------------------
 
 
 class _ConsoleProgress:
-    def __init__(self, verbose: bool, status: Any) -> None:
+    """Build progress on the terminal: a Rich progress bar (targets done, current step, elapsed)."""
+
+    def __init__(self, verbose: bool, progress: Progress | None, total: int) -> None:
         self.verbose = verbose
-        self.status = status
+        self.progress = progress
+        self.task = progress.add_task("starting", total=total) if progress is not None else None
+        self.lock = threading.Lock()
 
     def step(self, target: str, text: str) -> None:
-        if self.status is not None:
+        if self.progress is not None and self.task is not None:
             first_line = " ".join(text.split())
-            self.status.update(Text(f"{target}: {first_line[:100]}"))
+            self.progress.update(self.task, description=f"{target}: {first_line[:80]}")
 
     def log(self, target: str, line: str) -> None:
         if self.verbose:
             err.print(Text.assemble((f"{target} | ", "dim"), line), highlight=False, soft_wrap=True)
 
+    def done(self, target: str) -> None:
+        if self.progress is not None and self.task is not None:
+            with self.lock:
+                self.progress.advance(self.task)
+
 
 @contextmanager
-def _progress(verbose: bool) -> Iterator[_ConsoleProgress]:
-    if verbose or not err.is_terminal:
-        yield _ConsoleProgress(verbose, None)
+def _progress(verbose: bool, quiet: bool, total: int) -> Iterator[_ConsoleProgress]:
+    if verbose or quiet or not err.is_terminal:
+        yield _ConsoleProgress(verbose, None, total)
         return
-    with err.status("starting") as status:
-        yield _ConsoleProgress(verbose, status)
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.completed}/{task.total} targets"),
+        TextColumn("[progress.description]{task.description}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        yield _ConsoleProgress(verbose, progress, total)
+
+
+def _parse_size(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?b?)?\s*", text.lower())
+    if match is None:
+        raise UsageError(f"--min-free {text!r} is not a size; e.g. 5GB, 500MB or 0 to skip the check")
+    factor = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12}
+    return int(float(match[1]) * factor[match[2] or ""])
+
+
+def _run_options(
+    *, due: bool, shard: str | None, twice: bool, jobs: int, keep_images: int, min_free: str
+) -> RunOptions:
+    if jobs < 1:
+        raise UsageError(f"--jobs {jobs} must be at least 1")
+    if keep_images < 0:
+        raise UsageError(f"--keep-images {keep_images} must be 0 or more")
+    return RunOptions(
+        due=due,
+        shard=parse_shard(shard) if shard else None,
+        twice=twice,
+        jobs=jobs,
+        keep_images=keep_images,
+        min_free_bytes=_parse_size(min_free),
+    )
+
+
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="Builds at once (builds are heavy: default 1).")]
+KeepImagesOption = Annotated[
+    int, typer.Option("--keep-images", help="Images to keep per target after reading them (newest first).")
+]
+MinFreeOption = Annotated[
+    str, typer.Option("--min-free", help="Refuse to build under this much free space in the engine's data root.")
+]
 
 
 @app.command("run")
@@ -241,23 +309,65 @@ def run_command(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument(help="Targets to check (default: all).")] = None,
     fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Which verdicts make the exit code 1.")] = FailOn.drifted,
+    due: Annotated[
+        bool, typer.Option("--due", help="Only targets whose schedule slot has come and is not built.")
+    ] = False,
+    shard: Annotated[str | None, typer.Option("--shard", help="K/N: a stable share of the targets, by name.")] = None,
+    jobs: JobsOption = 1,
     twice: Annotated[
         bool, typer.Option("--twice", help="Build each target twice back to back; learn what differs as noise.")
+    ] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Sync the targets of this drift.toml first.")] = None,
+    keep_images: KeepImagesOption = 1,
+    min_free: MinFreeOption = "5GB",
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only problems and the summary (for cron).")
     ] = False,
 ) -> None:
     """Rebuild targets from scratch and judge each build against its baseline."""
     settings = _settings(ctx)
+    options = _run_options(due=due, shard=shard, twice=twice, jobs=jobs, keep_images=keep_images, min_free=min_free)
     db = settings.database()
-    with _progress(settings.verbose) as progress:
-        outcomes: list[CheckOutcome] = run_checks(
-            db, settings.cache(), lambda: Engine(settings.docker_host), names or [], progress, twice=twice
-        )
+    if config is not None:
+        _print_sync(sync_config(db, settings.cache(), config), quiet)
+    with db.session() as session:
+        total = len(store.list_targets(session, names or []))
+    with _progress(settings.verbose, quiet, total) as progress:
+        result = run(db, settings.cache(), lambda: Engine(settings.docker_host), names or [], progress, options)
+    _print_run(db, result, quiet)
+    raise typer.Exit(exit_code(result.outcomes, fail_on.value))
+
+
+def _print_sync(result: SyncResult, quiet: bool) -> None:
+    changes = [
+        ("added", result.added),
+        ("updated", result.updated),
+        ("pin moved (new baseline)", result.moved),
+        ("disabled (gone from the file)", result.disabled),
+    ]
+    if quiet:
+        return
+    said = [f"{word}: {', '.join(names)}" for word, names in changes if names]
+    out.print(f"{result.path.name}: " + ("; ".join(said) if said else "targets up to date"), highlight=False)
+
+
+def _print_run(db: Database, result: RunResult, quiet: bool) -> None:
+    outcomes = result.outcomes
+    for build_id in result.recovered:
+        out.print(f"build {build_id} was left running by a process that stopped: marked interrupted", highlight=False)
+    for name, reason in result.skipped:
+        if not quiet:
+            out.print(f"{name}: skipped ({reason})", highlight=False, markup=False)
     if not outcomes:
-        err.print("no targets to check; add one with `drift track`")
-        raise typer.Exit(0)
+        if not quiet and not result.skipped:
+            err.print("nothing to check: no targets" + (" due" if result.skipped == () else ""))
+        return
     with db.session() as session:
         builds = [store.get_build(session, outcome.build_id) for outcome in outcomes]
     for outcome, build in zip(outcomes, builds, strict=True):
+        problem = build.verdict in (Verdict.DRIFTED, Verdict.BROKEN, Verdict.FAILED, Verdict.ERROR)
+        if quiet and (not problem or outcome.superseded):
+            continue
         table.render_outcome(out, build)
         if outcome.learned:
             out.print(
@@ -265,11 +375,60 @@ def run_command(
                 f"{', '.join(outcome.learned[:5])}" + (" ..." if len(outcome.learned) > 5 else ""),
                 highlight=False,
             )
-    code = exit_code(outcomes, fail_on.value)
-    errors = {o.error for o in outcomes if o.error and o.verdict.value == "error"}
-    for message in sorted(errors):
+    final = [o for o in outcomes if not o.superseded]
+    counts = Counter(o.verdict.value for o in final)
+    summary = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
+    out.print(f"checked {len(final)} target(s): {summary}", highlight=False)
+    for message in sorted({o.error for o in final if o.error and o.verdict is Verdict.ERROR}):
         _error_line(f"drift: error: {message}")
-    raise typer.Exit(code)
+
+
+@app.command("schedule")
+def schedule_command(
+    ctx: typer.Context,
+    jobs: JobsOption = 1,
+    config: Annotated[Path | None, typer.Option("--config", help="Sync this drift.toml at start.")] = None,
+    keep_images: KeepImagesOption = 1,
+    min_free: MinFreeOption = "5GB",
+) -> None:
+    """Run as a service: sleep until the next due slot, build what is due, repeat. Stops cleanly on SIGTERM."""
+    settings = _settings(ctx)
+    options = _run_options(due=True, shard=None, twice=False, jobs=jobs, keep_images=keep_images, min_free=min_free)
+    db = settings.database()
+    if config is not None:
+        _print_sync(sync_config(db, settings.cache(), config), quiet=False)
+    stop = options.stop
+
+    def on_signal(signum: int, _frame: object) -> None:
+        _log_line(f"received {signal.Signals(signum).name}: finishing, then stopping")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    serve(db, settings.cache(), lambda: Engine(settings.docker_host), options, log=_log_line)
+    _log_line("stopped")
+
+
+def _log_line(message: str) -> None:
+    sys.stdout.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {message}\n")
+    sys.stdout.flush()
+
+
+@app.command("gc")
+def gc_command(
+    ctx: typer.Context,
+    keep_days: Annotated[int, typer.Option("--keep-days", help="Keep builds started within this many days.")] = 90,
+) -> None:
+    """Prune old history; builds where a verdict changed (baselines, first drift, recovery) are always kept."""
+    if keep_days < 0:
+        raise UsageError(f"--keep-days {keep_days} must be 0 or more")
+    with _settings(ctx).database().session() as session:
+        removed = store.collect_garbage(session, datetime.now(UTC) - timedelta(days=keep_days))
+    out.print(
+        f"removed {removed.builds} build(s), {removed.layer_contents} layer content(s), "
+        f"{removed.package_sets} package set(s); kept every build where a verdict changed",
+        highlight=False,
+    )
 
 
 @app.command("accept")

@@ -258,6 +258,7 @@ class TargetSpec:
     pull: str = "always"
     schedule: str = "@daily"
     ignore: tuple[str, ...] = ()
+    timeout_s: int = 3600
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,24 +87,26 @@ class Drift:
 
 @pytest.fixture
 def drift(tmp_path: Path) -> Iterator[Drift]:
-    started = time.time()
-    yield Drift(db_path=tmp_path / "state" / "drift.db", cache_dir=tmp_path / "cache")
-    _remove_images_built_since(started)
+    runner = Drift(db_path=tmp_path / "state" / "drift.db", cache_dir=tmp_path / "cache")
+    yield runner
+    _remove_images_of(runner)
 
 
-def _remove_images_built_since(started: float) -> None:
-    """drift keeps the latest image of each target; a test's images go with the test."""
+def _remove_images_of(runner: Drift) -> None:
+    """drift keeps the latest image of each target; a test's images go with the test (only its own:
+    other test runs may share the engine)."""
     import docker
 
+    if not runner.db_path.exists():
+        return
     try:
+        image_ids = [row[0] for row in runner.rows("select image_id from builds where image_id is not null")]
         api = docker.APIClient(version="auto", timeout=60)
-        images = api.images(filters={"label": "drift.target"})
     except Exception:
         return
-    for image in images:
-        if image.get("Created", 0) >= int(started) - 1:
-            with contextlib.suppress(Exception):
-                api.remove_image(image["Id"], force=True)
+    for image_id in image_ids:
+        with contextlib.suppress(Exception):
+            api.remove_image(image_id, force=True)
 
 
 @dataclass

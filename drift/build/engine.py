@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ PULL_POLICIES = ("always", "missing", "never")
 _STEP = re.compile(r"^Step \d+/\d+ : (?P<instruction>.*)$")
 _INTERMEDIATE = re.compile(r"^ ---> (?P<id>[0-9a-f]{12,64})$")
 _BUILT = re.compile(r"^Successfully built (?P<id>[0-9a-f]{12,64})$")
+_RUNNING_IN = re.compile(r"^ ---> Running in (?P<id>[0-9a-f]{12,64})$")
 
 LogSink = Callable[[str], None]
 
@@ -45,6 +49,10 @@ class BuildFailed(Exception):
         self.message = message
         self.failed_step = failed_step
         self.log_tail = log_tail
+
+
+class BuildInterrupted(Exception):
+    """The build was stopped on purpose (drift is shutting down); the caller records it interrupted."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -168,8 +176,16 @@ class Engine:
         tag: str,
         labels: Mapping[str, str],
         on_log: LogSink | None = None,
+        on_object: LogSink | None = None,
+        stop: threading.Event | None = None,
     ) -> BuiltImage:
-        """Build from scratch (no cache, intermediate containers removed even on failure)."""
+        """Build from scratch (no cache, intermediate containers removed even on failure).
+
+        `on_object` hears of every container ("container:<id>") and step image
+        ("image:<id>") the engine makes, so a crash can be cleaned up after.
+        The build is stopped after the target's timeout (recorded as a failure
+        whose reason starts with "timeout"), or when `stop` is set.
+        """
         if spec.pull not in PULL_POLICIES:
             raise UsageError(f"pull policy {spec.pull!r} is not one of {', '.join(PULL_POLICIES)}")
         if spec.pull == "never":
@@ -192,8 +208,12 @@ class Engine:
                 labels=dict(labels),
                 decode=True,
             )
-            return self._follow(stream, tag, on_log)
-        except BuildFailed:
+            watchdog = _Watchdog(self, spec.timeout_s, stop)
+            try:
+                return self._follow(stream, tag, on_log, on_object, watchdog)
+            finally:
+                watchdog.cancel()
+        except (BuildFailed, BuildInterrupted):
             raise
         except (APIError, DockerException) as exc:
             status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -203,13 +223,24 @@ class Engine:
                 raise BuildFailed(_one_line(exc), None, "") from None
             raise EngineError(f"the Docker Engine at {self.host} failed during the build: {_one_line(exc)}") from None
 
-    def _follow(self, stream: Iterator[dict[str, Any]], tag: str, on_log: LogSink | None) -> BuiltImage:
+    def _follow(
+        self,
+        stream: Iterator[dict[str, Any]],
+        tag: str,
+        on_log: LogSink | None,
+        on_object: LogSink | None,
+        watchdog: _Watchdog,
+    ) -> BuiltImage:
         tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         step: str | None = None
         last_intermediate: str | None = None
         image_id: str | None = None
         for message in stream:
+            if watchdog.fired is not None:
+                break
             if "error" in message:
+                if watchdog.fired is not None:
+                    break  # the step failed because the watchdog killed it
                 error = " ".join(str(message.get("error", "")).split())
                 tail.append(error)
                 if on_log:
@@ -230,10 +261,25 @@ class Engine:
                     on_log(line)
                 if match := _STEP.match(line):
                     step = match["instruction"]
+                elif match := _RUNNING_IN.match(line):
+                    watchdog.container = match["id"]
+                    if on_object:
+                        on_object(f"container:{match['id']}")
                 elif match := _INTERMEDIATE.match(line):
                     last_intermediate = match["id"]
+                    watchdog.container = None
+                    if on_object:
+                        on_object(f"image:{match['id']}")
                 elif (match := _BUILT.match(line)) and image_id is None:
                     image_id = match["id"]
+        if watchdog.fired == "stop":
+            self._remove_quietly(last_intermediate)
+            raise BuildInterrupted(f"stopped during step {step!r}")
+        if watchdog.fired == "timeout" or (image_id is None and watchdog.fired):
+            self._remove_quietly(last_intermediate)
+            reason = f"timeout: the build ran longer than its {watchdog.timeout_s} s limit"
+            tail.append(reason)
+            raise BuildFailed(reason, step, "\n".join(tail))
         if image_id is None:
             raise BuildFailed("the engine ended the build without an image", step, "\n".join(tail))
         try:
@@ -250,17 +296,50 @@ class Engine:
         with contextlib.suppress(DockerException):
             self.api.remove_image(image, force=True)
 
-    def remove_older_images(self, target: str, keep: str) -> None:
-        """Remove the images drift built for this target, except `keep`."""
+    def remove_older_images(self, target: str, keep: int = 1) -> int:
+        """Remove the images drift built for this target but the `keep` newest; returns how many went."""
         try:
             images = self.api.images(filters={"label": f"drift.target={target}"})
         except DockerException:
-            return
-        for image in images:
-            if image["Id"] != keep:
-                self._remove_quietly(image["Id"])
+            return 0
 
+        def build_number(image: Mapping[str, Any]) -> int:
+            label = (image.get("Labels") or {}).get("drift.build", "0")
+            return int(label) if str(label).isdigit() else 0
 
+        stale = sorted(images, key=build_number, reverse=True)[max(keep, 0) :]
+        for image in stale:
+            self._remove_quietly(image["Id"])
+        return len(stale)
+
+    def remove_objects(self, objects: Sequence[str]) -> None:
+        """Remove containers and step images a build left behind (after a crash or a stop)."""
+        for item in objects:
+            kind, _, object_id = item.partition(":")
+            with contextlib.suppress(DockerException):
+                if kind == "container":
+                    self.api.remove_container(object_id, force=True)
+        for item in reversed(objects):
+            kind, _, object_id = item.partition(":")
+            if kind == "image":
+                self._remove_quietly(object_id)
+
+    def kill_container(self, container: str) -> None:
+        with contextlib.suppress(DockerException):
+            self.api.kill(container)
+
+    def free_bytes(self) -> int | None:
+        """Free space where the engine keeps its data, when the engine runs on this machine."""
+        if not self.host.startswith(("unix://", "npipe://")):
+            return None
+        try:
+            root = str(self.api.info().get("DockerRootDir") or "")
+        except DockerException:
+            return None
+        if not root or not os.path.isdir(root):
+            return None
+        stats = os.statvfs(root)
+        return stats.f_bavail * stats.f_frsize
 
 
 def _from_lines(dockerfile: Path, build_args: Mapping[str, str]) -> list[tuple[int, str | None, str | None]]:
@@ -289,3 +368,37 @@ def _stage_reference(
     if image in by_name:
         return by_name[image]
     return int(image) if image.isdigit() else None
+
+
+class _Watchdog:
+    """Stops a build past its deadline, or when drift is asked to stop: kills the step's container,
+    which makes the engine end the build at once."""
+
+    def __init__(self, engine: Engine, timeout_s: int, stop: threading.Event | None) -> None:
+        self.engine = engine
+        self.timeout_s = timeout_s
+        self.stop = stop
+        self.container: str | None = None
+        self.fired: str | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="drift-build-watchdog", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while not self._done.wait(0.2):
+            if self.stop is not None and self.stop.is_set():
+                self._fire("stop")
+                return
+            if time.monotonic() >= deadline:
+                self._fire("timeout")
+                return
+
+    def _fire(self, reason: str) -> None:
+        self.fired = reason
+        container = self.container
+        if container is not None:
+            self.engine.kill_container(container)
+
+    def cancel(self) -> None:
+        self._done.set()

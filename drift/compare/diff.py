@@ -41,9 +41,7 @@ def _entry_change(before: FileEntry, after: FileEntry) -> tuple[str, str, str] |
     return None
 
 
-def _file_finding(
-    layer: LayerRecord, path: str, change: str, before: str, after: str, ignore: IgnoreRules
-) -> Finding:
+def _file_finding(layer: LayerRecord, path: str, change: str, before: str, after: str, ignore: IgnoreRules) -> Finding:
     rule = ignore.rule_for(path)
     return Finding(
         kind="file",
@@ -168,14 +166,17 @@ def _base_image_findings(baseline: BuildOutput, current: BuildOutput) -> tuple[l
         if before is None or before.image_id == base.image_id:
             continue
         is_final_base = base.final
-        inherited_same = all(
-            a.normalized_digest == b.normalized_digest
-            for a, b in zip(
-                baseline.image.layers[: baseline.base_layer_count],
-                current.image.layers[: current.base_layer_count],
-                strict=False,
+        inherited_same = (
+            all(
+                a.normalized_digest == b.normalized_digest
+                for a, b in zip(
+                    baseline.image.layers[: baseline.base_layer_count],
+                    current.image.layers[: current.base_layer_count],
+                    strict=False,
+                )
             )
-        ) and baseline.base_layer_count == current.base_layer_count
+            and baseline.base_layer_count == current.base_layer_count
+        )
         # A tag re-pointed at an image with the same content changes nothing in
         # the output: say so, but it is not drift.
         change = "retagged" if is_final_base and inherited_same else "moved"
@@ -212,17 +213,13 @@ def compare_builds(baseline: BuildOutput, current: BuildOutput, ignore: IgnoreRu
             for f in layer_findings
         ]
     package_findings = list(
-        compare_packages(
-            baseline.image.packages, current.image.packages, baseline.image.layers, current.image.layers
-        )
+        compare_packages(baseline.image.packages, current.image.packages, baseline.image.layers, current.image.layers)
     )
     findings.extend(package_findings)
     findings.extend(layer_findings)
     old_builder, new_builder = baseline.builder, current.builder
     if old_builder and new_builder and old_builder.engine_version != new_builder.engine_version:
-        findings = [
-            replace(f, cause="builder") if f.kind == "file" and f.cause == "unknown" else f for f in findings
-        ]
+        findings = [replace(f, cause="builder") if f.kind == "file" and f.cause == "unknown" else f for f in findings]
         findings.append(
             Finding(
                 kind="builder",

@@ -23,8 +23,6 @@ def judge(findings: Sequence[Finding]) -> Verdict:
     return Verdict.DRIFTED
 
 
-def mark_new(
-    findings: Iterable[Finding], previous: set[tuple[str, int | None, str, str, str]]
-) -> list[Finding]:
+def mark_new(findings: Iterable[Finding], previous: set[tuple[str, int | None, str, str, str]]) -> list[Finding]:
     """Flag each finding the previous build of the same source did not already show."""
     return [replace(finding, new=finding.key() not in previous) for finding in findings]

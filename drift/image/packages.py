@@ -55,6 +55,7 @@ class LayerFiles:
 
     def finish(self, distro: Distro) -> None:
         """Catalog the files kept for the end, now that the distribution is known."""
+
         def companion(path: str) -> bytes | None:
             kept = self.deferred.get(path)
             return kept[1] if kept is not None else None
@@ -121,11 +122,7 @@ def final_packages(
         for identity in set(introduced) - set(current):
             del introduced[identity]
     packages = sorted(
-        {
-            _identity(p): replace(p, layer=introduced[_identity(p)][1])
-            for pkgs in state.values()
-            for p in pkgs
-        }.values(),
+        {_identity(p): replace(p, layer=introduced[_identity(p)][1]) for pkgs in state.values() for p in pkgs}.values(),
         key=lambda p: (p.ecosystem, p.name, p.arch, p.source),
     )
     return tuple(packages), tuple(warnings)

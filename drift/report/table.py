@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from rich.console import Console
@@ -119,9 +119,13 @@ def render_outcome(console: Console, build: BuildSummary, *, show_noise: bool = 
         render_findings(console, build.findings, show_noise=show_noise)
 
 
-def render_targets(console: Console, rows: Sequence[tuple[TargetSpec, BuildSummary | None]]) -> None:
+def render_targets(
+    console: Console,
+    rows: Sequence[tuple[TargetSpec, BuildSummary | None]],
+    next_runs: Mapping[str, datetime],
+) -> None:
     table = Table(title="tracked targets")
-    for column in ("name", "repo", "commit", "dockerfile", "pull", "latest", "last build"):
+    for column in ("name", "repo", "commit", "dockerfile", "schedule", "latest", "last run", "next run"):
         table.add_column(column, overflow="fold", no_wrap=column not in ("repo", "dockerfile"))
     for spec, latest in rows:
         table.add_row(
@@ -129,9 +133,10 @@ def render_targets(console: Console, rows: Sequence[tuple[TargetSpec, BuildSumma
             spec.repo,
             spec.commit[:12],
             spec.dockerfile,
-            spec.pull,
+            spec.schedule,
             verdict_text(latest.verdict) if latest else Text("never built", style="dim"),
             _when(latest.started_at) if latest else "-",
+            _when(next_runs.get(spec.name)),
         )
     console.print(table)
 

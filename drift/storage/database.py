@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import logging
 from collections.abc import Iterator
@@ -65,9 +66,7 @@ class Database:
         try:
             parsed = make_url(url)
         except ArgumentError:
-            raise UsageError(
-                f"--db {url!r} is not a database URL; use e.g. sqlite:///path/drift.db"
-            ) from None
+            raise UsageError(f"--db {url!r} is not a database URL; use e.g. sqlite:///path/drift.db") from None
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -92,15 +91,33 @@ class Database:
         try:
             if self.current_revision() == self.head_revision():
                 return False
-            # Alembic's env.py logs through logging; keep the user's terminal quiet.
-            logging.getLogger("alembic").setLevel(logging.WARNING)
-            command.upgrade(_alembic_config(self.engine), "head")
+            with self._migration_lock():
+                if self.current_revision() == self.head_revision():
+                    return False  # another process migrated while we waited
+                # Alembic's env.py logs through logging; keep the user's terminal quiet.
+                logging.getLogger("alembic").setLevel(logging.WARNING)
+                command.upgrade(_alembic_config(self.engine), "head")
         except SQLAlchemyError as exc:
             raise StorageError(
                 f"cannot open or migrate database {self.engine.url!r}: {exc.__class__.__name__}: "
                 f"{str(exc).splitlines()[0]}"
             ) from None
         return True
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Two drift processes starting on a new SQLite file must not both create its tables."""
+        database = self.engine.url.database
+        if self.engine.url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+            yield
+            return
+        lock_path = Path(database).expanduser().with_suffix(".migrate.lock")
+        with lock_path.open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

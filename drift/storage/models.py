@@ -80,6 +80,9 @@ class TargetRow(Base):
     pull: Mapped[str] = mapped_column(String(16), default="always")
     schedule: Mapped[str] = mapped_column(String(100), default="@daily")
     ignore: Mapped[list[str]] = mapped_column(default=list)
+    timeout_s: Mapped[int] = mapped_column(Integer, default=3600, server_default="3600")
+    # The drift.toml that declares this target, when one does (targets gone from it are disabled).
+    config_path: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -97,8 +100,15 @@ class BuildRow(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
     fingerprint: Mapped[str] = mapped_column(String(80))
     commit: Mapped[str] = mapped_column(String(64))
-    # running | succeeded | failed | error
+    # running | succeeded | failed | error | interrupted
     status: Mapped[str] = mapped_column(String(16))
+    # The schedule slot this build is for (None for a build asked for by hand).
+    slot: Mapped[datetime | None] = mapped_column()
+    # The process building it ("host:pid:nonce") and when it last said it was alive.
+    owner: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    # Containers and intermediate images the engine made for it so far, to clean up after a crash.
+    engine_objects: Mapped[list[str] | None] = mapped_column(JSON)
     verdict: Mapped[str | None] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
@@ -273,3 +283,13 @@ class PackageRow(Base):
     purl: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)
     layer: Mapped[int | None] = mapped_column(Integer)
+
+
+class LeaseRow(Base):
+    """Who may build a target right now: one row per target, taken over only once expired."""
+
+    __tablename__ = "leases"
+
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column()

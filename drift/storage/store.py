@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from drift.errors import UsageError
@@ -20,6 +23,7 @@ from drift.storage.models import (
     LayerContentRow,
     LayerFileRow,
     LearnedNoiseRow,
+    LeaseRow,
     PackageRow,
     PackageSetRow,
     TargetRow,
@@ -57,6 +61,7 @@ def _spec(row: TargetRow) -> TargetSpec:
         pull=row.pull,
         schedule=row.schedule,
         ignore=tuple(row.ignore),
+        timeout_s=row.timeout_s,
     )
 
 
@@ -79,8 +84,11 @@ def list_targets(session: Session, names: Sequence[str] = ()) -> list[TargetSpec
     return [_spec(row) for row in rows]
 
 
-def save_target(session: Session, spec: TargetSpec) -> tuple[bool, bool]:
-    """Insert or update a target; returns (created, pin_moved)."""
+def save_target(session: Session, spec: TargetSpec, *, config_path: str | None = None) -> tuple[bool, bool]:
+    """Insert or update a target; returns (created, pin_moved).
+
+    `config_path`: the drift.toml declaring it, or None for a target tracked by hand.
+    """
     row = session.scalar(select(TargetRow).where(TargetRow.name == spec.name))
     created = row is None or not row.enabled
     pin_moved = row is not None and row.commit != spec.commit
@@ -98,10 +106,24 @@ def save_target(session: Session, spec: TargetSpec) -> tuple[bool, bool]:
     row.pull = spec.pull
     row.schedule = spec.schedule
     row.ignore = list(spec.ignore)
+    row.timeout_s = spec.timeout_s
+    row.config_path = config_path
     row.enabled = True
     row.updated_at = utcnow()
     session.flush()
     return created, pin_moved
+
+
+def disable_targets_not_in(session: Session, config_path: str, names: Iterable[str]) -> list[str]:
+    """Disable the targets a drift.toml declared before but no longer does (their history stays)."""
+    keep = set(names)
+    rows = session.scalars(
+        select(TargetRow).where(TargetRow.config_path == config_path, TargetRow.enabled, TargetRow.name.not_in(keep))
+    ).all()
+    for row in rows:
+        row.enabled = False
+        row.updated_at = utcnow()
+    return [row.name for row in rows]
 
 
 def remove_target(session: Session, name: str) -> None:
@@ -112,12 +134,25 @@ def remove_target(session: Session, name: str) -> None:
 # --- builds ------------------------------------------------------------------
 
 
-def start_build(session: Session, target: str, fingerprint: str, commit: str) -> int:
+def start_build(
+    session: Session,
+    target: str,
+    fingerprint: str,
+    commit: str,
+    *,
+    slot: datetime | None = None,
+    owner: str | None = None,
+) -> int:
+    now = utcnow()
     row = BuildRow(
         target_id=_target_row(session, target).id,
         fingerprint=fingerprint,
         commit=commit,
         status="running",
+        slot=slot,
+        owner=owner,
+        started_at=now,
+        heartbeat_at=now,
     )
     session.add(row)
     session.flush()
@@ -611,3 +646,153 @@ def count_builds(session: Session) -> int:
 
 def delete_build(session: Session, build_id: int) -> None:
     session.execute(delete(BuildRow).where(BuildRow.id == build_id))
+
+
+# --- leases, slots and crash recovery -------------------------------------------
+
+
+def claim_lease(session: Session, target: str, owner: str, ttl: timedelta) -> bool:
+    """Take the target's lease for `owner` unless another live holder has it. One statement, atomic on
+    SQLite and PostgreSQL alike: insert, or take over a row whose lease has expired."""
+    target_id = _target_row(session, target).id
+    now = utcnow()
+    dialect = session.get_bind().dialect.name
+    values = {"target_id": target_id, "owner": owner, "expires_at": now + ttl}
+    statement: Any = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(LeaseRow).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[LeaseRow.target_id],
+        set_={"owner": owner, "expires_at": now + ttl},
+        where=(LeaseRow.expires_at < now) | (LeaseRow.owner == owner),
+    )
+    session.execute(statement)
+    holder = session.scalar(select(LeaseRow.owner).where(LeaseRow.target_id == target_id))
+    return holder == owner
+
+
+def lease_holder(session: Session, target: str) -> str | None:
+    target_id = _target_row(session, target).id
+    return session.scalar(select(LeaseRow.owner).where(LeaseRow.target_id == target_id))
+
+
+def renew_lease(session: Session, target: str, owner: str, ttl: timedelta, build_id: int | None) -> None:
+    target_id = _target_row(session, target).id
+    now = utcnow()
+    session.execute(
+        update(LeaseRow).where(LeaseRow.target_id == target_id, LeaseRow.owner == owner).values(expires_at=now + ttl)
+    )
+    if build_id is not None:
+        session.execute(update(BuildRow).where(BuildRow.id == build_id).values(heartbeat_at=now))
+
+
+def release_lease(session: Session, target: str, owner: str) -> None:
+    target_id = _target_row(session, target).id
+    session.execute(delete(LeaseRow).where(LeaseRow.target_id == target_id, LeaseRow.owner == owner))
+
+
+def built_for_slot(session: Session, target: str, slot: datetime) -> bool:
+    """Whether the slot already has a build that ran (running, or finished with a verdict other than error)."""
+    target_id = _target_row(session, target).id
+    found = session.scalar(
+        select(func.count())
+        .select_from(BuildRow)
+        .where(
+            BuildRow.target_id == target_id,
+            BuildRow.slot == slot,
+            (BuildRow.status == "running") | (BuildRow.verdict.is_not(None) & (BuildRow.verdict != "error")),
+        )
+    )
+    return bool(found)
+
+
+def add_engine_objects(session: Session, build_id: int, objects: Sequence[str]) -> None:
+    row = session.get_one(BuildRow, build_id)
+    row.engine_objects = [*(row.engine_objects or []), *objects]
+
+
+def engine_objects(session: Session, build_id: int) -> list[str]:
+    return list(session.get_one(BuildRow, build_id).engine_objects or [])
+
+
+def running_builds(session: Session) -> list[tuple[int, str, str | None, datetime | None, list[str]]]:
+    """(build id, target, owner, last heartbeat, engine objects) of every build recorded as running."""
+    rows = session.execute(
+        select(BuildRow.id, TargetRow.name, BuildRow.owner, BuildRow.heartbeat_at, BuildRow.engine_objects)
+        .join(TargetRow, TargetRow.id == BuildRow.target_id)
+        .where(BuildRow.status == "running")
+        .order_by(BuildRow.id)
+    )
+    return [(i, name, owner, beat, list(objects or [])) for i, name, owner, beat, objects in rows]
+
+
+def mark_interrupted(session: Session, build_id: int, reason: str) -> None:
+    row = session.get_one(BuildRow, build_id)
+    if row.status != "running":
+        return
+    row.status = "interrupted"
+    row.verdict = Verdict.ERROR.value
+    row.error = reason
+    row.finished_at = utcnow()
+    session.execute(delete(LeaseRow).where(LeaseRow.target_id == row.target_id, LeaseRow.owner == row.owner))
+
+
+def last_build_started(session: Session, target: str) -> datetime | None:
+    target_id = _target_row(session, target).id
+    return session.scalar(select(func.max(BuildRow.started_at)).where(BuildRow.target_id == target_id))
+
+
+# --- garbage collection ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GarbageCollected:
+    builds: int
+    layer_contents: int
+    package_sets: int
+
+
+def _verdict_changes(session: Session) -> set[int]:
+    """Builds that carry a verdict change: every baseline, and each build whose verdict differs from the
+    previous finished build of its target and source (first drifted, first reproducible again...)."""
+    keep = set(session.scalars(select(BaselineRow.build_id)))
+    rows = session.execute(
+        select(BuildRow.id, BuildRow.target_id, BuildRow.fingerprint, BuildRow.verdict)
+        .where(BuildRow.verdict.is_not(None))
+        .order_by(BuildRow.target_id, BuildRow.fingerprint, BuildRow.id)
+    )
+    previous: dict[tuple[int, str], str | None] = {}
+    for build_id, target_id, fingerprint, verdict in rows:
+        key = (target_id, fingerprint)
+        if key not in previous or previous[key] != verdict:
+            keep.add(build_id)
+        previous[key] = verdict
+    return keep
+
+
+def collect_garbage(session: Session, older_than: datetime) -> GarbageCollected:
+    """Delete finished builds started before `older_than`, except those that carry a verdict change and the
+    latest build of each target; then the layer contents and package sets no build refers to any more."""
+    keep = _verdict_changes(session)
+    latest = set(session.scalars(select(func.max(BuildRow.id)).group_by(BuildRow.target_id)))
+    # A build another build was judged against is evidence for that verdict: keep it too.
+    compared = {i for i in session.scalars(select(BuildRow.compared_to_id).where(BuildRow.compared_to_id.is_not(None)))}
+    candidates = session.scalars(
+        select(BuildRow.id).where(BuildRow.started_at < older_than, BuildRow.status != "running")
+    ).all()
+    doomed = [i for i in candidates if i not in keep and i not in latest and i not in compared]
+    for chunk_start in range(0, len(doomed), 500):
+        chunk = doomed[chunk_start : chunk_start + 500]
+        session.execute(delete(FindingRow).where(FindingRow.build_id.in_(chunk)))
+        session.execute(delete(BuildLayerRow).where(BuildLayerRow.build_id.in_(chunk)))
+        session.execute(delete(BaseImageRow).where(BaseImageRow.build_id.in_(chunk)))
+        session.execute(delete(BuildRow).where(BuildRow.id.in_(chunk)))
+    used_contents = select(BuildLayerRow.content_id)
+    orphan_contents = session.scalars(select(LayerContentRow.id).where(LayerContentRow.id.not_in(used_contents))).all()
+    if orphan_contents:
+        session.execute(delete(LayerFileRow).where(LayerFileRow.content_id.in_(orphan_contents)))
+        session.execute(delete(LayerContentRow).where(LayerContentRow.id.in_(orphan_contents)))
+    used_sets = select(BuildRow.package_set_id).where(BuildRow.package_set_id.is_not(None))
+    orphan_sets = session.scalars(select(PackageSetRow.id).where(PackageSetRow.id.not_in(used_sets))).all()
+    if orphan_sets:
+        session.execute(delete(PackageRow).where(PackageRow.set_id.in_(orphan_sets)))
+        session.execute(delete(PackageSetRow).where(PackageSetRow.id.in_(orphan_sets)))
+    return GarbageCollected(len(doomed), len(orphan_contents), len(orphan_sets))

@@ -1,0 +1,229 @@
+"""Running checks unattended: which targets are due, leases so no target is built twice at once,
+crash recovery, concurrency, and stopping cleanly.
+
+Coordination is the database alone: a lease row per target, taken with one
+atomic upsert (SQLite and PostgreSQL), renewed while the build runs and
+expiring when its holder dies, so a killed process never blocks a target for
+longer than the lease's lifetime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from drift.build.engine import Engine
+from drift.check import BuildContext, CheckOutcome, Progress, SilentProgress, check_target, record_error
+from drift.errors import EngineError
+from drift.schedule import current_slot, in_shard
+from drift.source import RepositoryCache
+from drift.storage import store
+from drift.storage.database import Database
+from drift.values import TargetSpec, Verdict
+
+LEASE_TTL = timedelta(seconds=60)
+
+
+def process_owner() -> str:
+    """This process, as recorded on its leases and builds: host, pid and a nonce (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+@dataclass
+class RunOptions:
+    """How `drift run` / `drift schedule` pick and build targets."""
+
+    due: bool = False
+    shard: tuple[int, int] | None = None
+    twice: bool = False
+    jobs: int = 1
+    keep_images: int = 1
+    min_free_bytes: int = 0
+    owner: str = field(default_factory=process_owner)
+    stop: threading.Event = field(default_factory=threading.Event)
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What one run did: the checks it made, what it skipped and why, the crashed builds it cleaned up."""
+
+    outcomes: tuple[CheckOutcome, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+    recovered: tuple[int, ...] = ()
+
+
+def _alive(owner: str | None) -> bool | None:
+    """Whether the process that owns a build still runs: True/False on this host, None elsewhere."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(db: Database, engine: Engine | None, now: datetime) -> list[int]:
+    """Mark builds left running by a process that died as interrupted, and remove what they left in the engine."""
+    with db.session() as session:
+        running = store.running_builds(session)
+    recovered = []
+    for build_id, _target, owner, heartbeat, objects in running:
+        alive = _alive(owner)
+        stale_heartbeat = heartbeat is None or heartbeat < now - 3 * LEASE_TTL
+        if alive is True or (alive is None and not stale_heartbeat):
+            continue
+        if engine is not None:
+            engine.remove_objects(objects)
+        with db.session() as session:
+            store.mark_interrupted(
+                session,
+                build_id,
+                f"interrupted: the drift process building it ({owner or 'unknown'}) stopped; the slot is retried",
+            )
+        recovered.append(build_id)
+    return recovered
+
+
+class _Heartbeat:
+    """Renews a target's lease (and its build's heartbeat) while the build runs."""
+
+    def __init__(self, db: Database, target: str, owner: str) -> None:
+        self.db, self.target, self.owner = db, target, owner
+        self.build_id: int | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"drift-lease-{target}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._done.wait(LEASE_TTL.total_seconds() / 3):
+            with contextlib.suppress(Exception), self.db.session() as session:
+                store.renew_lease(session, self.target, self.owner, LEASE_TTL, self.build_id)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+
+
+def _select(db: Database, names: Sequence[str], options: RunOptions) -> list[tuple[TargetSpec, datetime | None]]:
+    with db.session() as session:
+        specs = store.list_targets(session, names)
+    if options.shard is not None:
+        specs = [spec for spec in specs if in_shard(spec.name, options.shard)]
+    now = options.now()
+    selected: list[tuple[TargetSpec, datetime | None]] = []
+    for spec in specs:
+        slot = current_slot(spec.schedule, now) if options.due else None
+        if slot is not None:
+            with db.session() as session:
+                if store.built_for_slot(session, spec.name, slot):
+                    continue
+        selected.append((spec, slot))
+    return selected
+
+
+def run(
+    db: Database,
+    cache: RepositoryCache,
+    connect: Callable[[], Engine],
+    names: Sequence[str] = (),
+    progress: Progress | None = None,
+    options: RunOptions | None = None,
+) -> RunResult:
+    """Check the named targets (all enabled ones when none are named; only the due ones with `due`).
+
+    With `twice`, each target is built a second time right after the first;
+    paths that differ between the two are nondeterministic, learned as noise
+    for that source, and the second build is judged with them (the first
+    build's outcome is then marked superseded).
+    """
+    options = options or RunOptions()
+    progress = progress or SilentProgress()
+    selected = _select(db, names, options)
+    try:
+        engine = connect()
+    except EngineError as exc:
+        return RunResult(tuple(record_error(db, spec, str(exc), slot) for spec, slot in selected))
+    recovered = recover(db, engine, options.now())
+    if recovered:
+        selected = _select(db, names, options)  # a recovered slot is due again
+    outcomes: list[CheckOutcome] = []
+    skipped: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def one(spec: TargetSpec, slot: datetime | None, worker_engine: Engine) -> None:
+        if options.stop.is_set():
+            return
+        with db.session() as session:
+            claimed = store.claim_lease(session, spec.name, options.owner, LEASE_TTL)
+            holder = None if claimed else store.lease_holder(session, spec.name)
+        if not claimed:
+            with lock:
+                skipped.append((spec.name, f"being built by {holder}"))
+            return
+        heartbeat = _Heartbeat(db, spec.name, options.owner)
+        try:
+            if slot is not None:
+                with db.session() as session:
+                    if store.built_for_slot(session, spec.name, slot):
+                        with lock:
+                            skipped.append((spec.name, "already built for this slot"))
+                        return
+            context = BuildContext(
+                owner=options.owner,
+                stop=options.stop,
+                slot=slot,
+                keep_images=options.keep_images,
+                min_free_bytes=options.min_free_bytes,
+                on_build_started=lambda build_id: setattr(heartbeat, "build_id", build_id),
+            )
+            first = check_target(db, cache, worker_engine, spec, progress, context=context)
+            results = [first]
+            if options.twice and first.verdict not in (Verdict.ERROR, Verdict.BROKEN, Verdict.FAILED):
+                second = check_target(
+                    db, cache, worker_engine, spec, progress, learn_from=first.build_id, context=context
+                )
+                results = [replace(first, superseded=True), second]
+            with lock:
+                outcomes.extend(results)
+            progress.done(spec.name)
+        finally:
+            heartbeat.stop()
+            with contextlib.suppress(Exception), db.session() as session:
+                store.release_lease(session, spec.name, options.owner)
+
+    if options.jobs <= 1:
+        for spec, slot in selected:
+            one(spec, slot, engine)
+    else:
+        local = threading.local()
+
+        def worker(spec: TargetSpec, slot: datetime | None) -> None:
+            # docker-py clients are not shared between threads.
+            if not hasattr(local, "engine"):
+                local.engine = connect()
+            one(spec, slot, local.engine)
+
+        with ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="drift-build") as pool:
+            for future in [pool.submit(worker, spec, slot) for spec, slot in selected]:
+                future.result()
+    order = {spec.name: index for index, (spec, _slot) in enumerate(selected)}
+    outcomes.sort(key=lambda o: (order.get(o.target, 0), o.build_id))
+    return RunResult(tuple(outcomes), tuple(skipped), tuple(recovered))

@@ -1,0 +1,47 @@
+"""When targets are due: cron schedules (croniter), slots, and stable shards for CI matrices."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timedelta
+
+from croniter import croniter
+
+from drift.errors import UsageError
+
+_SHARD = re.compile(r"^(?P<k>[1-9][0-9]*)/(?P<n>[1-9][0-9]*)$")
+
+
+def check_schedule(expression: str) -> str:
+    """A cron expression croniter understands (five fields, or @daily, @hourly, ...)."""
+    if not croniter.is_valid(expression):
+        raise UsageError(f"schedule {expression!r} is not a cron expression; e.g. '0 3 * * *' or '@daily'")
+    return expression
+
+
+def current_slot(expression: str, now: datetime) -> datetime:
+    """The latest slot of the schedule at or before `now`."""
+    # croniter's get_prev is strictly before its start: start a second later
+    # so that a build started exactly on the slot belongs to it.
+    return croniter(expression, now + timedelta(seconds=1)).get_prev(datetime)
+
+
+def next_slot(expression: str, now: datetime) -> datetime:
+    """The first slot of the schedule after `now`."""
+    return croniter(expression, now).get_next(datetime)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`K/N` (1 <= K <= N) as (K, N)."""
+    match = _SHARD.match(text.strip())
+    if match is None or int(match["k"]) > int(match["n"]):
+        raise UsageError(f"--shard {text!r} is not K/N with 1 <= K <= N; e.g. --shard 2/3")
+    return int(match["k"]), int(match["n"])
+
+
+def in_shard(name: str, shard: tuple[int, int]) -> bool:
+    """Whether the target belongs to shard K of N: stable across runs and machines, by name alone."""
+    k, n = shard
+    bucket = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % n
+    return bucket == k - 1

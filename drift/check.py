@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import platformdirs
 
+from drift.alerts.deliver import valid_route
 from drift.build.engine import BuildFailed, BuildInterrupted, Engine
 from drift.catalog import default_catalogers
 from drift.compare.diff import compare_builds
@@ -103,6 +104,7 @@ def prepare_target(
     schedule: str = "@daily",
     ignore: Sequence[str] = (),
     timeout_s: int = 3600,
+    alerts: Sequence[str] = (),
 ) -> TargetSpec:
     """Validate a target, resolve its ref to a commit and check its Dockerfile is there. Writes nothing."""
     check_name(name)
@@ -110,6 +112,9 @@ def prepare_target(
     check_schedule(schedule)
     if timeout_s <= 0:
         raise UsageError(f"timeout {timeout_s} s must be positive")
+    for route in alerts:
+        if not valid_route(route):
+            raise UsageError(f"alert route {route!r} is not an apprise URL; e.g. json://host/path or mailto://...")
     context = check_relative_path(context, "context")
     dockerfile = check_relative_path(dockerfile or f"{context}/Dockerfile", "dockerfile")
     repo = normalize_repo(repo)
@@ -133,6 +138,7 @@ def prepare_target(
         schedule=schedule,
         ignore=tuple(ignore),
         timeout_s=timeout_s,
+        alerts=tuple(alerts),
     )
 
 

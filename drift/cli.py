@@ -23,6 +23,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from drift import __version__
+from drift.alerts.deliver import redact
+from drift.alerts.deliver import send as send_alert
+from drift.alerts.outbox import global_routes
 from drift.build.engine import Engine
 from drift.check import accept, default_cache_dir, exit_code, track
 from drift.compare.diff import compare_builds
@@ -51,6 +54,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+alerts_app = typer.Typer(help="Alert routes and the alert outbox.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 # soft_wrap: a finding is one line however long, so it can be grepped and copied.
 out = Console(soft_wrap=True)
@@ -152,6 +157,9 @@ def track_command(
         list[str] | None, typer.Option("--ignore", help="Glob of paths that are noise, repeatable.")
     ] = None,
     timeout: Annotated[str, typer.Option("--timeout", help="Build timeout: seconds, or 90s, 30m, 2h.")] = "1h",
+    alert: Annotated[
+        list[str] | None, typer.Option("--alert", help="Apprise URL for this target's alerts, repeatable.")
+    ] = None,
 ) -> None:
     """Track a repository at a pinned commit (re-tracking updates it; a new commit starts a new baseline)."""
     settings = _settings(ctx)
@@ -171,6 +179,7 @@ def track_command(
         schedule=schedule,
         ignore=ignore or [],
         timeout_s=parse_duration(timeout, "--timeout"),
+        alerts=alert or [],
     )
     if created:
         out.print(f"tracking {spec.name} at {spec.commit[:12]} ({spec.repo})", highlight=False)
@@ -379,6 +388,10 @@ def _print_run(db: Database, result: RunResult, quiet: bool) -> None:
     counts = Counter(o.verdict.value for o in final)
     summary = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
     out.print(f"checked {len(final)} target(s): {summary}", highlight=False)
+    if result.alerts_sent:
+        out.print(f"sent {result.alerts_sent} alert(s)", highlight=False)
+    for failure in result.alert_failures:
+        _error_line(f"drift: warning: {failure}")
     for message in sorted({o.error for o in final if o.error and o.verdict is Verdict.ERROR}):
         _error_line(f"drift: error: {message}")
 
@@ -665,6 +678,57 @@ def sbom_command(
         output.write_text(text + "\n")
     else:
         sys.stdout.write(text + "\n")
+
+
+@alerts_app.command("test")
+def alerts_test_command(
+    ctx: typer.Context,
+    route: Annotated[str | None, typer.Argument(help="An apprise URL (default: every global route).")] = None,
+) -> None:
+    """Send a test message, to check a route works."""
+    routes = [route] if route else global_routes()
+    if not routes:
+        raise UsageError("no route to test; give an apprise URL or set DRIFT_ALERT_URLS")
+    failures = 0
+    for each in routes:
+        error = send_alert(each, "drift: test alert", "This is a test message from drift. Alerts reach this route.")
+        if error is None:
+            out.print(f"sent a test message to {redact(each)}", highlight=False, markup=False)
+        else:
+            failures += 1
+            _error_line(f"drift: error: {redact(each)}: {error}")
+    raise typer.Exit(2 if failures else 0)
+
+
+@alerts_app.command("list")
+def alerts_list_command(
+    ctx: typer.Context,
+    pending: Annotated[bool, typer.Option("--pending", help="Only alerts not delivered yet.")] = False,
+    format: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """The alert outbox: pending and sent alerts."""
+    with _settings(ctx).database().session() as session:
+        rows = store.alerts(session, pending_only=pending)
+    if format is Format.json:
+        documents = [
+            {
+                "id": a.id,
+                "build": a.build_id,
+                "target": a.target,
+                "event": a.event,
+                "route": redact(a.route),
+                "status": a.status,
+                "attempts": a.attempts,
+                "created_at": a.created_at.isoformat(timespec="seconds"),
+                "sent_at": a.sent_at.isoformat(timespec="seconds") if a.sent_at else None,
+                "last_error": a.last_error,
+                "title": a.title,
+            }
+            for a in rows
+        ]
+        out.print_json(json.dumps({"schema": 1, "alerts": documents}))
+        return
+    table.render_alerts(out, rows, redact)
 
 
 @db_app.command("upgrade")

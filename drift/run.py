@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from drift.alerts.outbox import deliver_pending, queue_alerts
 from drift.build.engine import Engine
 from drift.check import BuildContext, CheckOutcome, Progress, SilentProgress, check_target, record_error
 from drift.errors import EngineError
@@ -49,6 +50,8 @@ class RunOptions:
     owner: str = field(default_factory=process_owner)
     stop: threading.Event = field(default_factory=threading.Event)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # `drift schedule` runs often: it waits out each failed alert's backoff.
+    alert_backoff: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class RunResult:
     outcomes: tuple[CheckOutcome, ...]
     skipped: tuple[tuple[str, str], ...] = ()
     recovered: tuple[int, ...] = ()
+    alerts_sent: int = 0
+    alert_failures: tuple[str, ...] = ()
 
 
 def _alive(owner: str | None) -> bool | None:
@@ -226,4 +231,6 @@ def run(
                 future.result()
     order = {spec.name: index for index, (spec, _slot) in enumerate(selected)}
     outcomes.sort(key=lambda o: (order.get(o.target, 0), o.build_id))
-    return RunResult(tuple(outcomes), tuple(skipped), tuple(recovered))
+    queue_alerts(db, [o.build_id for o in outcomes if not o.superseded and not o.interrupted])
+    delivery = deliver_pending(db, respect_backoff=options.alert_backoff)
+    return RunResult(tuple(outcomes), tuple(skipped), tuple(recovered), delivery.sent, delivery.failed)

@@ -41,6 +41,7 @@ def serve(
 ) -> None:
     """Build what is due, sleep until the next slot, repeat, until `options.stop` is set. One log line per event."""
     options.due = True
+    options.alert_backoff = True
     log(f"drift schedule started as {options.owner}, {options.jobs} build(s) at once")
     while not options.stop.is_set():
         result = run(db, cache, connect, (), _LogProgress(log), options)
@@ -52,6 +53,10 @@ def serve(
             log(f"{outcome.target}: {verdict} (build {outcome.build_id}){detail}")
         for name, reason in result.skipped:
             log(f"{name}: skipped ({reason})")
+        if result.alerts_sent:
+            log(f"sent {result.alerts_sent} alert(s)")
+        for failure in result.alert_failures:
+            log(failure)
         if options.stop.is_set():
             break
         now = options.now()

@@ -259,6 +259,7 @@ class TargetSpec:
     schedule: str = "@daily"
     ignore: tuple[str, ...] = ()
     timeout_s: int = 3600
+    alerts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

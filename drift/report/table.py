@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -226,3 +227,15 @@ def render_packages(
     console.print(table)
     for warning in warnings:
         console.print(f"warning: {warning}", highlight=False, markup=False)
+
+
+def render_alerts(console: Console, alerts: Sequence[Any], redact: Callable[[str], str]) -> None:
+    table = Table(title="alerts")
+    for column in ("id", "target", "build", "event", "route", "status", "attempts", "last error"):
+        table.add_column(column, overflow="fold")
+    for a in alerts:
+        status = "unknown (stopped while sending)" if a.status == "sending" else a.status
+        table.add_row(
+            str(a.id), a.target, str(a.build_id), a.event, redact(a.route), status, str(a.attempts), a.last_error or ""
+        )
+    console.print(table)

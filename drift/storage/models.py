@@ -81,6 +81,8 @@ class TargetRow(Base):
     schedule: Mapped[str] = mapped_column(String(100), default="@daily")
     ignore: Mapped[list[str]] = mapped_column(default=list)
     timeout_s: Mapped[int] = mapped_column(Integer, default=3600, server_default="3600")
+    # Apprise URLs this target's alerts go to, besides the global routes.
+    alert_routes: Mapped[list[str] | None] = mapped_column(JSON)
     # The drift.toml that declares this target, when one does (targets gone from it are disabled).
     config_path: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -293,3 +295,26 @@ class LeaseRow(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True)
     owner: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column()
+
+
+class AlertRow(Base):
+    """The alert outbox: one row per event and route, sent at most once, retried until it is."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("build_id", "event", "route"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"), index=True)
+    # drifted | broken | recovered | test
+    event: Mapped[str] = mapped_column(String(20))
+    route: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    # pending | sent
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)

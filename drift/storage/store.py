@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from drift.errors import UsageError
 from drift.storage.models import (
+    AlertRow,
     BaseImageRow,
     BaselineRow,
     BuildLayerRow,
@@ -62,6 +63,7 @@ def _spec(row: TargetRow) -> TargetSpec:
         schedule=row.schedule,
         ignore=tuple(row.ignore),
         timeout_s=row.timeout_s,
+        alerts=tuple(row.alert_routes or ()),
     )
 
 
@@ -107,6 +109,7 @@ def save_target(session: Session, spec: TargetSpec, *, config_path: str | None =
     row.schedule = spec.schedule
     row.ignore = list(spec.ignore)
     row.timeout_s = spec.timeout_s
+    row.alert_routes = list(spec.alerts) or None
     row.config_path = config_path
     row.enabled = True
     row.updated_at = utcnow()
@@ -796,3 +799,125 @@ def collect_garbage(session: Session, older_than: datetime) -> GarbageCollected:
         session.execute(delete(PackageRow).where(PackageRow.set_id.in_(orphan_sets)))
         session.execute(delete(PackageSetRow).where(PackageSetRow.id.in_(orphan_sets)))
     return GarbageCollected(len(doomed), len(orphan_contents), len(orphan_sets))
+
+
+# --- alerts ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAlert:
+    id: int
+    build_id: int
+    target: str
+    event: str
+    route: str
+    title: str
+    body: str
+    attempts: int
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+def previous_verdict(session: Session, build_id: int) -> Verdict | None:
+    """The verdict of the build before this one of the same target and source, skipping checks that could not run."""
+    build = session.get_one(BuildRow, build_id)
+    verdict = session.scalar(
+        select(BuildRow.verdict)
+        .where(
+            BuildRow.target_id == build.target_id,
+            BuildRow.fingerprint == build.fingerprint,
+            BuildRow.id < build_id,
+            BuildRow.verdict.is_not(None),
+            BuildRow.verdict != Verdict.ERROR.value,
+        )
+        .order_by(BuildRow.id.desc())
+        .limit(1)
+    )
+    return Verdict(verdict) if verdict else None
+
+
+def alert_routes(session: Session, target: str) -> list[str]:
+    return list(_target_row(session, target).alert_routes or [])
+
+
+def enqueue_alert(session: Session, build_id: int, event: str, route: str, title: str, body: str) -> bool:
+    """Put an alert in the outbox once: a second call for the same build, event and route does nothing."""
+    build = session.get_one(BuildRow, build_id)
+    exists = session.scalar(
+        select(func.count())
+        .select_from(AlertRow)
+        .where(AlertRow.build_id == build_id, AlertRow.event == event, AlertRow.route == route)
+    )
+    if exists:
+        return False
+    session.add(
+        AlertRow(
+            build_id=build_id,
+            target_id=build.target_id,
+            event=event,
+            route=route,
+            title=title,
+            body=body,
+            status="pending",
+            attempts=0,
+        )
+    )
+    session.flush()
+    return True
+
+
+def _pending(row: AlertRow, target: str) -> PendingAlert:
+    return PendingAlert(
+        id=row.id,
+        build_id=row.build_id,
+        target=target,
+        event=row.event,
+        route=row.route,
+        title=row.title,
+        body=row.body,
+        attempts=row.attempts,
+        status=row.status,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+        last_error=row.last_error,
+    )
+
+
+def alerts(session: Session, *, pending_only: bool = False, due_at: datetime | None = None) -> list[PendingAlert]:
+    query = select(AlertRow, TargetRow.name).join(TargetRow, TargetRow.id == AlertRow.target_id)
+    if pending_only:
+        query = query.where(AlertRow.status == "pending")
+    if due_at is not None:
+        query = query.where(AlertRow.next_attempt_at <= due_at)
+    return [_pending(row, name) for row, name in session.execute(query.order_by(AlertRow.id))]
+
+
+def claim_alert(session: Session, alert_id: int) -> bool:
+    """Mark an alert as being sent, atomically, so two processes never both send it."""
+    result = session.execute(
+        update(AlertRow).where(AlertRow.id == alert_id, AlertRow.status == "pending").values(status="sending")
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def alert_sent(session: Session, alert_id: int) -> None:
+    session.execute(
+        update(AlertRow)
+        .where(AlertRow.id == alert_id)
+        .values(status="sent", sent_at=utcnow(), attempts=AlertRow.attempts + 1, last_error=None)
+    )
+
+
+def alert_failed(session: Session, alert_id: int, error: str, retry_after: timedelta) -> None:
+    session.execute(
+        update(AlertRow)
+        .where(AlertRow.id == alert_id)
+        .values(
+            status="pending",
+            attempts=AlertRow.attempts + 1,
+            last_error=error,
+            next_attempt_at=utcnow() + retry_after,
+        )
+    )

@@ -1,0 +1,94 @@
+"""The alert outbox: events are queued in the same database as the builds, then delivered.
+
+A delivery that fails (receiver down) stays pending and is tried again by the
+next run, and an alert is marked sent right after its receiver took it, in its
+own unit of work, so it is never sent twice. `drift schedule`, which runs
+often, waits between tries (30 s, doubling, at most an hour); a `drift run`
+tries every pending alert: nightly runs are far enough apart.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from drift.alerts.deliver import send
+from drift.alerts.events import alert_event
+from drift.alerts.message import alert_message
+from drift.storage import store
+from drift.storage.database import Database
+
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def global_routes() -> list[str]:
+    """Routes every alert goes to: DRIFT_ALERT_URLS (apprise URLs separated by spaces, commas or newlines)."""
+    return [route for route in re.split(r"[\s,]+", os.environ.get("DRIFT_ALERT_URLS", "")) if route]
+
+
+def report_hint() -> str:
+    url = os.environ.get("DRIFT_REPORT_URL", "")
+    return f"Full report: {url}" if url else ""
+
+
+def queue_alerts(db: Database, build_ids: Sequence[int]) -> int:
+    """Queue the alerts the given (finished) builds call for; returns how many were queued."""
+    queued = 0
+    for build_id in build_ids:
+        with db.session() as session:
+            build = store.get_build(session, build_id)
+            if build.verdict is None:
+                continue
+            event = alert_event(store.previous_verdict(session, build_id), build.verdict)
+            if event is None:
+                continue
+            routes = list(dict.fromkeys(global_routes() + store.alert_routes(session, build.target)))
+            if not routes:
+                continue
+            pins = _pin_lines(db, build_id) if event == "drifted" else []
+            title, body = alert_message(event, build, pins, report_hint())
+            for route in routes:
+                queued += store.enqueue_alert(session, build_id, event, route, title, body)
+    return queued
+
+
+def _pin_lines(db: Database, build_id: int) -> list[str]:
+    from drift.pins import suggested_pins  # drift.pins needs the whole Dockerfile stage
+
+    try:
+        pins = suggested_pins(db, build_id)
+    except Exception:  # pins are a courtesy in an alert; their absence must not lose it
+        return []
+    return [f"line {p.line}: {p.description}" for p in pins.pins][:5]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    sent: int
+    failed: tuple[str, ...]
+
+
+def deliver_pending(db: Database, *, respect_backoff: bool = False) -> Delivery:
+    """Try every pending alert once (only those whose backoff has passed, with `respect_backoff`)."""
+    now = datetime.now(UTC)
+    with db.session() as session:
+        pending = store.alerts(session, pending_only=True, due_at=now if respect_backoff else None)
+    sent = 0
+    failed: list[str] = []
+    for alert in pending:
+        with db.session() as session:
+            if not store.claim_alert(session, alert.id):
+                continue  # another process is sending it
+        error = send(alert.route, alert.title, alert.body)
+        with db.session() as session:
+            if error is None:
+                store.alert_sent(session, alert.id)
+                sent += 1
+            else:
+                backoff = min(timedelta(seconds=30) * 2**alert.attempts, MAX_BACKOFF)
+                store.alert_failed(session, alert.id, error, backoff)
+                failed.append(f"{alert.target} {alert.event} alert not delivered: {error}; it is retried next run")
+    return Delivery(sent, tuple(failed))

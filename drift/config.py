@@ -46,6 +46,7 @@ from typing import NoReturn
 
 from croniter import croniter
 
+from drift.alerts.deliver import valid_route
 from drift.errors import UsageError
 from drift.source.location import is_url
 from drift.targets import check_name, check_pull, check_relative_path, parse_build_args
@@ -70,8 +71,9 @@ TARGET_KEYS = (
     "schedule",
     "timeout",
     "ignore",
+    "alerts",
 )
-DEFAULTS_KEYS = ("pull", "schedule", "network", "platform", "timeout", "ignore")
+DEFAULTS_KEYS = ("pull", "schedule", "network", "platform", "timeout", "ignore", "alerts")
 TOP_LEVEL_TABLES = ("defaults", "target")
 
 KeyPath = tuple[str | int, ...]
@@ -91,6 +93,7 @@ class TargetDefaults:
     platform: str | None = None
     timeout_s: int = DEFAULT_TIMEOUT_S
     ignore: tuple[str, ...] = ()
+    alerts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ class DeclaredTarget:
         schedule: a 5-field cron expression or an alias such as "@daily".
         timeout_s: the build timeout in seconds.
         ignore: globs of paths whose differences are noise.
+        alerts: apprise URLs the target's alerts go to (besides DRIFT_ALERT_URLS).
         line: the 1-based line of the target's `[[target]]` header.
     """
 
@@ -132,6 +136,7 @@ class DeclaredTarget:
     timeout_s: int
     ignore: tuple[str, ...]
     line: int
+    alerts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +265,7 @@ class _Reader:
             platform=self.optional_text(table, "platform", where, builtin.platform),
             timeout_s=self.timeout(table, where, builtin.timeout_s),
             ignore=self.ignore(table, where, builtin.ignore),
+            alerts=self.alerts(table, where, builtin.alerts),
         )
 
     def target(self, index: int, table: dict[str, object], defaults: TargetDefaults) -> DeclaredTarget:
@@ -293,6 +299,7 @@ class _Reader:
             schedule=self.schedule(table, where, defaults.schedule),
             timeout_s=self.timeout(table, where, defaults.timeout_s),
             ignore=self.ignore(table, where, defaults.ignore),
+            alerts=self.alerts(table, where, defaults.alerts),
             line=self.line(where),
         )
 
@@ -379,6 +386,21 @@ class _Reader:
                 what = "an empty string" if isinstance(glob, str) else _kind(glob)
                 advice = 'each entry must be a quoted path glob, e.g. "/var/log/**"'
                 self.fail((*where, "ignore", index), f"ignore entry {index + 1} is {what}; {advice}")
+        return tuple(value)
+
+    def alerts(self, table: dict[str, object], where: KeyPath, default: tuple[str, ...]) -> tuple[str, ...]:
+        if "alerts" not in table:
+            return default
+        value = table["alerts"]
+        advice = 'write apprise URLs, e.g. alerts = ["json://hooks.example.com/drift"]'
+        if not isinstance(value, list):
+            self.fail((*where, "alerts"), f"alerts must be an array of apprise URLs, not {_kind(value)}; {advice}")
+        for index, route in enumerate(value):
+            if not isinstance(route, str) or not valid_route(route):
+                what = _literal(route) if isinstance(route, str) else _kind(route)
+                self.fail(
+                    (*where, "alerts", index), f"alerts entry {index + 1} ({what}) is not an apprise URL; {advice}"
+                )
         return tuple(value)
 
     def build_args(self, table: dict[str, object], where: KeyPath) -> dict[str, str]:

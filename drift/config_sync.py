@@ -51,6 +51,7 @@ def sync_config(db: Database, cache: RepositoryCache, path: Path) -> SyncResult:
                     schedule=declared.schedule,
                     ignore=declared.ignore,
                     timeout_s=declared.timeout_s,
+                    alerts=declared.alerts,
                 )
             )
         except DriftError as exc:

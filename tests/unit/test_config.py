@@ -546,3 +546,17 @@ def test_a_byte_order_mark_is_not_an_error(tmp_path: Path) -> None:
     path = tmp_path / "drift.toml"
     path.write_bytes(b"\xef\xbb\xbf" + WEB.encode())
     assert [target.name for target in load_config(path).targets] == ["web"]
+
+
+def test_alert_routes_per_target_and_as_a_default(tmp_path: Path) -> None:
+    text = (
+        '[defaults]\nalerts = ["json://127.0.0.1:9/team"]\n\n'
+        '[[target]]\nname = "a"\nrepo = "."\ncommit = "main"\n\n'
+        '[[target]]\nname = "b"\nrepo = "."\ncommit = "main"\nalerts = ["json://127.0.0.1:9/b"]\n'
+    )
+    config = parse_config(text, tmp_path / "drift.toml")
+    assert [t.alerts for t in config.targets] == [("json://127.0.0.1:9/team",), ("json://127.0.0.1:9/b",)]
+    with pytest.raises(UsageError, match=r"drift.toml:5: alerts entry 1 \('not a url'\) is not an apprise URL"):
+        parse_config(
+            '[[target]]\nname = "a"\nrepo = "."\ncommit = "main"\nalerts = ["not a url"]\n', tmp_path / "drift.toml"
+        )

@@ -397,7 +397,7 @@ class _Reader:
             self.fail((*where, "alerts"), f"alerts must be an array of apprise URLs, not {_kind(value)}; {advice}")
         for index, route in enumerate(value):
             if not isinstance(route, str) or not valid_route(route):
-                what = _literal(route) if isinstance(route, str) else _kind(route)
+                what = repr(route) if isinstance(route, str) else _kind(route)
                 self.fail(
                     (*where, "alerts", index), f"alerts entry {index + 1} ({what}) is not an apprise URL; {advice}"
                 )

@@ -96,9 +96,12 @@ def main() -> None:
 
     image = args.image or build_debian_sample()
     measure("floor", image)  # warm the engine's page cache once
-    floors = [measure("floor", image) for _ in range(args.repeat)]
-    reads = [measure("drift", image) for _ in range(args.repeat)]
-    catalogs = [measure("catalog", image) for _ in range(args.repeat)]
+    floors, reads, catalogs = [], [], []
+    for _ in range(args.repeat):
+        # Interleaved, so a change in the machine's load touches all three alike.
+        floors.append(measure("floor", image))
+        reads.append(measure("drift", image))
+        catalogs.append(measure("catalog", image))
     floor_s = statistics.median(r["seconds"] for r in floors)
     read_s = statistics.median(r["seconds"] for r in reads)
     catalog_s = statistics.median(r["seconds"] for r in catalogs)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
 import threading
 import traceback
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,9 @@ from drift.errors import DriftError, UsageError
 from drift.pins import suggested_pins as pins_for_build
 from drift.report import markdown, sbom, table
 from drift.report.document import build_document, finding_document, report_document
+from drift.report.html import report_html
+from drift.report.junit import junit_xml
+from drift.report.summary import explanation, report_markdown
 from drift.run import RunOptions, RunResult, run
 from drift.schedule import next_slot, parse_shard
 from drift.service import serve
@@ -74,6 +78,10 @@ class DetailFormat(StrEnum):
     table = "table"
     json = "json"
     markdown = "markdown"
+
+
+class Annotations(StrEnum):
+    github = "github"
 
 
 class FailOn(StrEnum):
@@ -332,8 +340,16 @@ def run_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only problems and the summary (for cron).")
     ] = False,
+    annotate: Annotated[
+        Annotations | None,
+        typer.Option("--annotations", help="Also print CI annotations for drifted and broken targets."),
+    ] = None,
 ) -> None:
-    """Rebuild targets from scratch and judge each build against its baseline."""
+    """Rebuild targets from scratch and judge each build against its baseline.
+
+    When GITHUB_STEP_SUMMARY is set (GitHub Actions), the Markdown report of the
+    targets checked is appended to it.
+    """
     settings = _settings(ctx)
     options = _run_options(due=due, shard=shard, twice=twice, jobs=jobs, keep_images=keep_images, min_free=min_free)
     db = settings.database()
@@ -344,7 +360,33 @@ def run_command(
     with _progress(settings.verbose, quiet, total) as progress:
         result = run(db, settings.cache(), lambda: Engine(settings.docker_host), names or [], progress, options)
     _print_run(db, result, quiet)
+    checked = sorted({o.target for o in result.outcomes})
+    if checked and (annotate is not None or os.environ.get("GITHUB_STEP_SUMMARY")):
+        rows = [row for row in _report_rows(db, checked, None, nights=30) if row[0].name in checked]
+        if annotate is Annotations.github:
+            for line in github_annotations(rows):
+                sys.stdout.write(line + "\n")
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_path:
+            with open(summary_path, "a", encoding="utf-8") as summary:
+                summary.write(report_markdown(rows, datetime.now(UTC)) + "\n")
     raise typer.Exit(exit_code(result.outcomes, fail_on.value))
+
+
+def github_annotations(rows: Rows) -> list[str]:
+    """GitHub Actions workflow commands: an error per broken target, a warning per drifted one."""
+
+    def escape(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    lines = []
+    for spec, latest, _history in rows:
+        if latest is None or latest.verdict not in (Verdict.DRIFTED, Verdict.BROKEN, Verdict.FAILED):
+            continue
+        level = "warning" if latest.verdict is Verdict.DRIFTED else "error"
+        title = escape(f"drift: {spec.name} {latest.verdict.value}").replace(",", "%2C").replace("::", "%3A%3A")
+        lines.append(f"::{level} title={title}::{escape(explanation(latest))} (drift show {latest.id})")
+    return lines
 
 
 def _print_sync(result: SyncResult, quiet: bool) -> None:
@@ -461,6 +503,9 @@ def accept_command(
 class ReportFormat(StrEnum):
     table = "table"
     json = "json"
+    markdown = "markdown"
+    html = "html"
+    junit = "junit"
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -473,6 +518,23 @@ def _parse_since(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+Rows = list[tuple[TargetSpec, BuildSummary | None, list[BuildSummary]]]
+
+
+def _report_rows(db: Database, names: Sequence[str], since: datetime | None, nights: int = 60) -> Rows:
+    with db.session() as session:
+        rows: Rows = []
+        for spec in store.list_targets(session, names):
+            builds = [b for b in store.history(session, spec.name, since=since, limit=nights) if b.verdict is not None]
+            rows.append((spec, builds[0] if builds else None, builds))
+    return rows
+
+
+def _risks_of(db: Database, rows: Rows) -> dict[int, list[dict[str, Any]]]:
+    with db.session() as session:
+        return {b.id: store.build_dockerfile(session, b.id)[1] for _spec, _latest, history in rows for b in history}
+
+
 @app.command("report")
 def report_command(
     ctx: typer.Context,
@@ -481,22 +543,27 @@ def report_command(
     output: Annotated[Path | None, typer.Option("--output", help="Write to this file instead of stdout.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="Only builds started on or after this date.")] = None,
 ) -> None:
-    """The latest verdict of each target, with what explains it."""
-    since_at = _parse_since(since)
-    with _settings(ctx).database().session() as session:
-        rows: list[tuple[TargetSpec, BuildSummary | None, list[BuildSummary]]] = []
-        for spec in store.list_targets(session, names or []):
-            builds = [b for b in store.history(session, spec.name, since=since_at, limit=60) if b.verdict is not None]
-            rows.append((spec, builds[0] if builds else None, builds))
-    if format is ReportFormat.json:
-        text = json.dumps(report_document(rows, generated_at=datetime.now(UTC)), indent=2)
-        if output:
-            output.write_text(text + "\n")
-        else:
-            sys.stdout.write(text + "\n")
+    """The latest verdict of each target, with what explains it (table, json, markdown, html or junit)."""
+    db = _settings(ctx).database()
+    rows = _report_rows(db, names or [], _parse_since(since))
+    now = datetime.now(UTC)
+    if format is ReportFormat.table:
+        console = Console(file=output.open("w"), width=160) if output else out
+        table.render_report(console, rows)
         return
-    console = Console(file=output.open("w"), width=160) if output else out
-    table.render_report(console, rows)
+    if format is ReportFormat.json:
+        text = json.dumps(report_document(rows, generated_at=now), indent=2) + "\n"
+    elif format is ReportFormat.markdown:
+        text = report_markdown(rows, now)
+    elif format is ReportFormat.html:
+        text = report_html(rows, now, _risks_of(db, rows))
+    else:
+        text = junit_xml(rows, now)
+    if output:
+        output.write_text(text)
+        err.print(f"wrote {output}", highlight=False)
+    else:
+        sys.stdout.write(text)
 
 
 @app.command("history")

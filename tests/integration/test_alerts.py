@@ -149,3 +149,37 @@ def test_alerts_test_command(drift) -> None:
         receiver.stop()
     down = drift("alerts", "test", f"json://127.0.0.1:{free_port()}/hook")
     assert down.code == 2 and down.stderr.count("\n") == 1
+
+
+def test_github_step_summary_and_annotations(drift, make_repo, upstream_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    upstream.publish_file(upstream_server.root, "tool/latest.txt", b"tool 1.0\n")
+    repo = make_repo("latest-download")
+    assert (
+        drift(
+            "track",
+            "download",
+            "--repo",
+            str(repo.path),
+            "--commit",
+            "main",
+            "--pull",
+            "never",
+            "--network",
+            "host",
+            "--build-arg",
+            f"UPSTREAM_URL={upstream_server.url}/tool/latest.txt",
+        ).code
+        == 0
+    )
+    summary = tmp_path / "step-summary.md"
+    env = {"GITHUB_STEP_SUMMARY": str(summary)}
+    assert drift("run", "--min-free", "0", env=env).code == 0
+    upstream.publish_file(upstream_server.root, "tool/latest.txt", b"tool 1.1\n")
+    run = drift("run", "--min-free", "0", "--annotations", "github", env=env)
+    assert run.code == 1
+    [warning] = [line for line in run.stdout.splitlines() if line.startswith("::warning ")]
+    assert warning.startswith("::warning title=drift: download drifted::")
+    assert "/opt/tool/latest.txt" in warning
+    text = summary.read_text()
+    assert text.count("download") >= 2  # one report per run, appended
+    assert "drifted" in text and "/opt/tool/latest.txt" in text

@@ -9,6 +9,8 @@ import docker
 import pytest
 import upstream
 
+from drift.report.schema import validate_report
+
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
 
@@ -91,6 +93,7 @@ def test_latest_download_drifts_stays_drifted_and_accept_resets(drift, make_repo
     assert "/opt/tool/latest.txt" in second.stdout
     report = drift("report", "--format", "json").json()
     assert report["schema"] == 1
+    validate_report(report)  # the shipped JSON Schema, on a real report
     build = latest(report, "download")
     assert build["verdict"] == "drifted"
     [download] = [f for f in build["findings"] if f["subject"] == "/opt/tool/latest.txt"]

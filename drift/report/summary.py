@@ -1,0 +1,281 @@
+"""The report of many targets as Markdown, for a pull-request comment, a wiki page or GITHUB_STEP_SUMMARY.
+
+Also the words every report format shares: the order of verdicts by how much
+they need a person, when a target's current verdict started, and the one-line
+explanation of a build (the top findings with their layer and cause, or the
+step that failed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from drift.values import BuildSummary, Finding, TargetSpec, Verdict
+
+Rows = Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[BuildSummary]]]
+
+# Most in need of a person first: the order of counts, of rows and of sections.
+SEVERITY: tuple[Verdict, ...] = (
+    Verdict.BROKEN,
+    Verdict.DRIFTED,
+    Verdict.FAILED,
+    Verdict.ERROR,
+    Verdict.NOISY,
+    Verdict.BASELINE,
+    Verdict.REPRODUCIBLE,
+)
+PROBLEMS = frozenset({Verdict.DRIFTED, Verdict.BROKEN, Verdict.FAILED, Verdict.ERROR})
+NEVER_BUILT = "never built"
+
+# Image-level findings explain the rest (a moved base image changes every file
+# of its layers), then packages (they explain their files), then files.
+_KIND_ORDER = {"base-image": 0, "package": 1, "config": 2, "file": 3, "layers": 4, "builder": 5}
+MAX_FINDINGS_PER_TARGET = 10
+
+_MARKERS = {
+    Verdict.BASELINE: "✓ baseline",
+    Verdict.REPRODUCIBLE: "✓ reproducible",
+    Verdict.NOISY: "✓ noisy",
+    Verdict.DRIFTED: "✗ **drifted**",
+    Verdict.BROKEN: "✗ **broken**",
+    Verdict.FAILED: "✗ **failed**",
+    Verdict.ERROR: "! **error**",
+}
+
+
+def verdict_key(build: BuildSummary | None) -> str:
+    """The verdict's word, "running" for a build without one, "never built" for no build."""
+    if build is None:
+        return NEVER_BUILT
+    return build.verdict.value if build.verdict is not None else "running"
+
+
+def severity_rank(build: BuildSummary | None) -> int:
+    if build is None or build.verdict is None:
+        return len(SEVERITY)
+    return SEVERITY.index(build.verdict)
+
+
+def verdict_counts(rows: Rows) -> dict[str, int]:
+    """Targets per latest verdict, most severe first; verdicts no target has are left out."""
+    counts: dict[str, int] = defaultdict(int)
+    for _spec, latest, _history in rows:
+        counts[verdict_key(latest)] += 1
+    order = [v.value for v in SEVERITY] + ["running", NEVER_BUILT]
+    return {key: counts[key] for key in order if counts.get(key)}
+
+
+def utc(moment: datetime) -> datetime:
+    """The moment in UTC; naive times (as SQLite gives them back) are UTC already."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def since(history: Sequence[BuildSummary]) -> datetime | None:
+    """When the latest verdict started: the oldest build of the newest run of equal verdicts."""
+    if not history:
+        return None
+    start = history[0].started_at
+    for build in history:
+        if build.verdict != history[0].verdict:
+            break
+        start = build.started_at
+    return start
+
+
+def real_findings(build: BuildSummary) -> list[Finding]:
+    """The findings outside ignored paths, the most explaining first (stable within a kind and layer)."""
+    real = [f for f in build.findings if not f.ignored]
+    return sorted(real, key=lambda f: (_KIND_ORDER.get(f.kind, 9), -1 if f.layer is None else f.layer))
+
+
+def short(text: str, limit: int = 80) -> str:
+    """One line of at most `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _plain(text: str, limit: int) -> str:
+    """Short text without backticks, to stand between the backticks of an explanation."""
+    return short(text.replace("`", "'"), limit)
+
+
+def finding_sentence(finding: Finding) -> str:
+    """What changed, in words: "package curl modified 7.88.1-10 -> 7.88.1-11"."""
+    values = " -> ".join(v for v in (finding.before, finding.after) if v)
+    subject = {
+        "package": f"package {finding.subject}",
+        "base-image": f"base image {finding.subject}",
+        "config": f"config {finding.subject}",
+        "builder": f"builder {finding.subject}",
+        "layers": f"layers {finding.subject}".rstrip(),
+    }.get(finding.kind, finding.subject)
+    return f"{subject} {finding.change}" + (f" {values}" if values else "")
+
+
+def finding_line(finding: Finding) -> str:
+    """One finding on one line, with where it is and why: for lists of all findings."""
+    where = f"layer {finding.layer} ({short(finding.instruction, 60)}): " if finding.layer is not None else ""
+    extras = [f"cause {finding.cause}"]
+    if finding.risk:
+        extras.append(f"risk {finding.risk}")
+    if finding.new:
+        extras.append("new")
+    return f"{where}{finding_sentence(finding)} [{', '.join(extras)}]"
+
+
+def failure_text(build: BuildSummary) -> str:
+    """Why a build failed: its step, its error and the log's last line."""
+    text = f"step `{_plain(build.failed_step, 70)}` failed" if build.failed_step else "the build failed"
+    if build.error:
+        text += ": " + short(build.error, 200)
+    last = [line for line in (build.log_tail or "").splitlines() if line.strip()]
+    if last and (not build.error or last[-1].strip() not in build.error):
+        text += "; " + short(last[-1], 120)
+    return text
+
+
+def explanation(build: BuildSummary | None, *, groups: int = 3) -> str:
+    """One line a person reads first: what explains this build's verdict."""
+    if build is None:
+        return "never built"
+    verdict = build.verdict
+    if verdict is Verdict.ERROR:
+        return "the check could not run: " + short(build.error or "unknown reason", 200)
+    if verdict in (Verdict.BROKEN, Verdict.FAILED):
+        return failure_text(build)
+    real = real_findings(build)
+    noise = len(build.findings) - len(real)
+    if not real:
+        if verdict is Verdict.NOISY:
+            return f"{noise} difference(s) in ignored paths only"
+        if verdict is Verdict.BASELINE:
+            return "accepted as the baseline" if build.accepted else "first good build: the baseline"
+        if verdict is Verdict.REPRODUCIBLE and build.compared_to:
+            return f"same output as baseline build {build.compared_to}"
+        return ""
+    by_layer: dict[int | None, list[Finding]] = defaultdict(list)
+    for finding in real:
+        by_layer[finding.layer].append(finding)
+    texts = []
+    for layer, items in list(by_layer.items())[:groups]:
+        causes = ", ".join(sorted({f.cause for f in items}))
+        lead = [f for f in items if f.kind != "file"] or items
+        named = "; ".join(finding_sentence(f) for f in lead[:2])
+        more = f" (+{len(items) - min(2, len(lead))} more)" if len(items) > min(2, len(lead)) else ""
+        where = f"layer {layer} `{_plain(items[0].instruction, 50)}`: " if layer is not None else ""
+        texts.append(f"{where}{named}{more}, cause {causes}")
+    rest = len(by_layer) - groups
+    return "; ".join(texts) + (f"; and {rest} more layer(s)" if rest > 0 else "")
+
+
+def _text(text: str) -> str:
+    """Plain text safe in a Markdown table cell: one line, no pipes, no HTML, no emphasis."""
+    text = re.sub(r"\s+", " ", text)
+    for char in "\\`*_[]<|":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _code(text: str) -> str:
+    """Inline code that survives backticks and pipes inside it."""
+    text = " ".join(text.split()).replace("|", "\\|")
+    if not text:
+        return ""
+    fence = "``" if "`" in text else "`"
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _explanation_markdown(text: str) -> str:
+    """An explanation as Markdown: the backticked instructions become code, the rest stays text."""
+    pieces = text.split("`")
+    return "".join(_code(piece) if index % 2 else _text(piece) for index, piece in enumerate(pieces))
+
+
+def _day(moment: datetime | None) -> str:
+    return utc(moment).strftime("%Y-%m-%d") if moment else "-"
+
+
+def _marker(build: BuildSummary | None) -> str:
+    if build is None:
+        return "_never built_"
+    return _MARKERS[build.verdict] if build.verdict is not None else "_running_"
+
+
+def _fence(text: str) -> str:
+    longest = max((len(run) for run in text.split("\n") if set(run) == {"`"}), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}text\n{text.rstrip()}\n{ticks}"
+
+
+def _section(spec: TargetSpec, latest: BuildSummary, history: Sequence[BuildSummary]) -> list[str]:
+    verdict = latest.verdict.value if latest.verdict else "running"
+    lines = [
+        f"### {_code(spec.name)}: {verdict} since {_day(since(history))}",
+        "",
+        f"Build {latest.id} of commit {_code(latest.commit[:12])}"
+        + (f", compared with baseline build {latest.compared_to}" if latest.compared_to else "")
+        + f". Details: {_code(f'drift show {latest.id}')}",
+        "",
+    ]
+    if latest.verdict in (Verdict.BROKEN, Verdict.FAILED):
+        if latest.failed_step:
+            lines += [f"Failed step: {_code(latest.failed_step)}", ""]
+        if latest.error:
+            lines += [f"Error: {_text(latest.error)}", ""]
+        if latest.log_tail:
+            tail = "\n".join(latest.log_tail.rstrip().splitlines()[-10:])
+            lines += ["<details><summary>Log tail</summary>", "", _fence(tail), "", "</details>", ""]
+    real = real_findings(latest)
+    if real:
+        lines.append("| layer | instruction | subject | change | cause | risk |")
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for f in real[:MAX_FINDINGS_PER_TARGET]:
+            values = " → ".join(_code(short(v, 40)) for v in (f.before, f.after) if v)
+            change = f"{f.change}{': ' + values if values else ''}{'' if f.new else ' _(not new)_'}"
+            subject = (
+                f"{f.kind} {_code(f.subject)}" if f.kind in ("package", "base-image", "config") else _code(f.subject)
+            )
+            lines.append(
+                f"| {'' if f.layer is None else f.layer} | {_code(short(f.instruction, 60))} | {subject} "
+                f"| {change} | {_text(f.cause)} | {_text(f.risk) if f.risk else ''} |"
+            )
+        if len(real) > MAX_FINDINGS_PER_TARGET:
+            lines.append("")
+            lines.append(f"… and {len(real) - MAX_FINDINGS_PER_TARGET} more finding(s).")
+        lines.append("")
+    noise = len(latest.findings) - len(real)
+    if noise:
+        lines += [f"{noise} more difference(s) in ignored paths (noise).", ""]
+    return lines
+
+
+def report_markdown(rows: Rows, generated_at: datetime) -> str:
+    """Counts per verdict, one table row per target (most severe first), then a section per target that
+    drifted, broke or failed with its top findings."""
+    counts = verdict_counts(rows)
+    heading = " · ".join(f"{count} {key}" for key, count in counts.items()) or "no targets"
+    lines = [
+        f"## drift report: {heading}",
+        "",
+        f"{len(rows)} target(s), generated {utc(generated_at):%Y-%m-%d %H:%M} UTC.",
+        "",
+    ]
+    if not rows:
+        return "\n".join(lines)
+    ordered = sorted(rows, key=lambda row: severity_rank(row[1]))
+    lines.append("| target | verdict | since | build | explanation |")
+    lines.append("| --- | --- | --- | --- | --- |")
+    for spec, latest, history in ordered:
+        lines.append(
+            f"| {_code(spec.name)} | {_marker(latest)} | {_day(since(history))} "
+            f"| {latest.id if latest else '-'} | {_explanation_markdown(explanation(latest))} |"
+        )
+    lines.append("")
+    for spec, latest, history in ordered:
+        if latest is not None and latest.verdict in (Verdict.DRIFTED, Verdict.BROKEN, Verdict.FAILED):
+            lines.extend(_section(spec, latest, history))
+    return "\n".join(lines).rstrip("\n") + "\n"

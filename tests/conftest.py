@@ -80,6 +80,16 @@ class Drift:
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
+    def latest(self, name: str) -> dict:  # type: ignore[type-arg]
+        """The latest build of a target, as `drift report --format json` gives it."""
+        [target] = [t for t in self("report", "--format", "json").json()["targets"] if t["name"] == name]
+        return target["latest"]  # type: ignore[no-any-return]
+
+    def track(self, name: str, repo: GitRepo, *options: str) -> None:
+        """`drift track NAME --repo REPO --commit main --pull never OPTIONS...`, which must succeed."""
+        result = self("track", name, "--repo", str(repo.path), "--commit", "main", "--pull", "never", *options)
+        assert result.code == 0, result.stderr
+
     def rows(self, query: str) -> list[tuple]:  # type: ignore[type-arg]
         with sqlite3.connect(self.db_path) as connection:
             return connection.execute(query).fetchall()

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from drift.report.summary import since
 from drift.values import BuildSummary, Finding, Package, TargetSpec, Verdict
 
 VERDICT_STYLE = {
@@ -151,18 +152,6 @@ def _streak(history: Sequence[BuildSummary]) -> int:
     return count
 
 
-def _since(history: Sequence[BuildSummary]) -> datetime | None:
-    """When the latest verdict started: the oldest build of the current run of equal verdicts."""
-    if not history:
-        return None
-    since = history[0].started_at
-    for build in history:
-        if build.verdict != history[0].verdict:
-            break
-        since = build.started_at
-    return since
-
-
 def _top_finding(build: BuildSummary | None) -> str:
     if build is None:
         return ""
@@ -189,7 +178,7 @@ def render_report(
             spec.name,
             spec.commit[:12],
             verdict_text(latest.verdict) if latest else Text("never built", style="dim"),
-            _when(_since(history)),
+            _when(since(history)),
             str(latest.id) if latest else "-",
             str(_streak(history)),
             _top_finding(latest),

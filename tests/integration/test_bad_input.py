@@ -78,7 +78,7 @@ def test_pull_never_with_a_missing_base_image_is_an_error(drift, make_repo) -> N
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text("FROM drift-test/not-in-the-engine:1\nRUN true\n")
     repo.commit_all("a base image nobody has")
-    assert drift("track", "orphan", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    drift.track("orphan", repo)
     result = drift("run", "orphan")
     assert_one_line_error(result, "base image drift-test/not-in-the-engine:1 is not in the engine")
     assert drift.rows("select status, verdict from builds") == [("error", "error")]

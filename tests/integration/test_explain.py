@@ -27,11 +27,6 @@ def build_base(tag: str, version: str, env: str = "MODE=stable") -> str:
     return str(api.inspect_image(tag)["Id"])
 
 
-def latest(drift, name: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    [target] = [t for t in drift("report", "--format", "json").json()["targets"] if t["name"] == name]
-    return target["latest"]
-
-
 @pytest.fixture
 def moving_base():  # type: ignore[no-untyped-def]
     tag = "drift-test/base:moving"
@@ -47,13 +42,13 @@ def test_moved_base_tag_is_one_base_image_finding(drift, make_repo, moving_base)
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text(f"FROM {moving_base}\nRUN cp /etc/base-version /copied-version\n")
     repo.commit_all("a base image whose tag moves")
-    assert drift("track", "app", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    drift.track("app", repo)
     assert drift("run", "app").code == 0
 
     second_id = build_base(moving_base, "2")
     run = drift("run", "app")
     assert run.code == 1, run.stdout
-    build = latest(drift, "app")
+    build = drift.latest("app")
     assert build["verdict"] == "drifted"
     [base] = [f for f in build["findings"] if f["kind"] == "base-image"]
     assert base["subject"] == moving_base
@@ -86,12 +81,12 @@ def test_env_change_only_is_a_config_finding(drift, make_repo, moving_base) -> N
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text(f"FROM {moving_base}\nRUN cp /etc/base-version /copied-version\n")
     repo.commit_all("env from the base image")
-    assert drift("track", "app", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    drift.track("app", repo)
     assert drift("run", "app").code == 0
 
     build_base(moving_base, "1", env="MODE=canary")  # same files, another ENV value
     assert drift("run", "app").code == 1
-    build = latest(drift, "app")
+    build = drift.latest("app")
     assert build["verdict"] == "drifted"
     [env] = [f for f in build["findings"] if f["kind"] == "config"]
     assert env["subject"] == "Env"
@@ -104,7 +99,7 @@ def test_env_change_only_is_a_config_finding(drift, make_repo, moving_base) -> N
 
 def test_build_date_is_drifted_then_noisy_after_twice(drift, make_repo) -> None:
     repo = make_repo("build-date")
-    assert drift("track", "stamp", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    drift.track("stamp", repo)
     assert drift("run", "stamp").code == 0
     plain = drift("run", "stamp")
     assert plain.code == 1
@@ -118,7 +113,7 @@ def test_build_date_is_drifted_then_noisy_after_twice(drift, make_repo) -> None:
     later = drift("run", "stamp")
     assert later.code == 0
     assert "stamp: noisy" in later.stdout
-    build = latest(drift, "stamp")
+    build = drift.latest("stamp")
     [noise] = [f for f in build["ignored_findings"] if f["subject"] == "/etc/build-date"]
     assert noise["ignored_by"].startswith("learned rule /etc/build-date")
     shown = drift("show", str(build["build"]))
@@ -127,11 +122,11 @@ def test_build_date_is_drifted_then_noisy_after_twice(drift, make_repo) -> None:
 
 def test_multi_stage_layers_are_named_by_their_final_stage_instructions(drift, make_repo) -> None:
     repo = make_repo("multi-stage")
-    assert drift("track", "multi", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    drift.track("multi", repo)
     assert drift("run", "multi").code == 0
     second = drift("run", "multi")
     assert second.code == 0 and "multi: reproducible" in second.stdout
-    build = latest(drift, "multi")
+    build = drift.latest("multi")
     layers = drift("show", str(build["build"]), "--format", "json").json()["layers"]
     assert [layer["instruction"] for layer in layers] == [
         "Imported from -",
@@ -154,28 +149,12 @@ def test_download_drift_is_linked_to_its_risk_and_a_pin_is_suggested(drift, make
     upstream.publish_file(upstream_server.root, "tool/latest.txt", good)
     repo = make_repo("latest-download")
     url = f"{upstream_server.url}/tool/latest.txt"
-    assert (
-        drift(
-            "track",
-            "download",
-            "--repo",
-            str(repo.path),
-            "--commit",
-            "main",
-            "--pull",
-            "never",
-            "--network",
-            "host",
-            "--build-arg",
-            f"UPSTREAM_URL={url}",
-        ).code
-        == 0
-    )
+    drift.track("download", repo, "--network", "host", "--build-arg", f"UPSTREAM_URL={url}")
     assert drift("run").code == 0
     upstream.publish_file(upstream_server.root, "tool/latest.txt", b"tool 1.1\n")
     assert drift("run").code == 1
 
-    build = latest(drift, "download")
+    build = drift.latest("download")
     [download] = [f for f in build["findings"] if f["subject"] == "/opt/tool/latest.txt"]
     assert download["cause"] == "network-fetch"
     shown = drift("show", str(build["build"]), "--format", "json").json()

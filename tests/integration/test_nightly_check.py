@@ -14,11 +14,6 @@ from drift.report.schema import validate_report
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
 
-def latest(report: dict, name: str) -> dict:  # type: ignore[type-arg]
-    [target] = [t for t in report["targets"] if t["name"] == name]
-    return target["latest"]
-
-
 def _containers() -> set[str]:
     return {c["Id"] for c in docker.APIClient(version="auto").containers(all=True)}
 
@@ -47,8 +42,7 @@ def track_download(drift, repo, server, name: str = "download") -> None:  # type
 
 def test_reproducible_sample_gets_fresh_layer_digests_but_is_reproducible(drift, make_repo) -> None:
     repo = make_repo("reproducible")
-    assert drift("track", "repro", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
-
+    drift.track("repro", repo)
     first = drift("run", "repro")
     assert first.code == 0, first.stderr
     assert "repro: baseline" in first.stdout
@@ -94,7 +88,7 @@ def test_latest_download_drifts_stays_drifted_and_accept_resets(drift, make_repo
     report = drift("report", "--format", "json").json()
     assert report["schema"] == 1
     validate_report(report)  # the shipped JSON Schema, on a real report
-    build = latest(report, "download")
+    build = drift.latest("download")
     assert build["verdict"] == "drifted"
     [download] = [f for f in build["findings"] if f["subject"] == "/opt/tool/latest.txt"]
     assert download["kind"] == "file"
@@ -107,7 +101,7 @@ def test_latest_download_drifts_stays_drifted_and_accept_resets(drift, make_repo
     # Upstream unchanged since: still drifted against the baseline, but nothing new.
     third = drift("run", "download")
     assert third.code == 1
-    build = latest(drift("report", "--format", "json").json(), "download")
+    build = drift.latest("download")
     assert build["verdict"] == "drifted"
     [download] = [f for f in build["findings"] if f["subject"] == "/opt/tool/latest.txt"]
     assert download["new"] is False
@@ -131,7 +125,7 @@ def test_failing_build_is_broken_after_a_success_and_failed_without_one(drift, m
     broken = drift("run", "download")
     assert broken.code == 1
     assert "download: broken" in broken.stdout
-    build = latest(drift("report", "--format", "json").json(), "download")
+    build = drift.latest("download")
     assert build["verdict"] == "broken"
     assert "wget" in build["failed_step"]
     assert "404" in build["log_tail"] or "Not Found" in build["log_tail"]
@@ -144,7 +138,7 @@ def test_failing_build_is_broken_after_a_success_and_failed_without_one(drift, m
     track_download(drift, repo, upstream_server, name="download-new")
     failed = drift("run", "download-new")
     assert failed.code == 1
-    assert latest(drift("report", "--format", "json").json(), "download-new")["verdict"] == "failed"
+    assert drift.latest("download-new")["verdict"] == "failed"
     # No image of a failed build is left behind.
     assert drift.rows("select count(*) from builds where status = 'running'") == [(0,)]
 
@@ -187,23 +181,7 @@ def test_unpinned_apt_package_upgrade_drifts_with_apt_cause(drift, make_repo, tm
     upstream.publish_deb(apt_repo, "hello-drift", "1.0")
     with upstream.serve(apt_repo, 0) as server:
         repo = make_repo("debian-apt")
-        assert (
-            drift(
-                "track",
-                "apt",
-                "--repo",
-                str(repo.path),
-                "--commit",
-                "main",
-                "--pull",
-                "never",
-                "--network",
-                "host",
-                "--build-arg",
-                f"APT_SOURCE=deb [trusted=yes] {server.url}/ ./",
-            ).code
-            == 0
-        )
+        drift.track("apt", repo, "--network", "host", "--build-arg", f"APT_SOURCE=deb [trusted=yes] {server.url}/ ./")
         assert drift("run", "apt").code == 0
         same = drift("run", "apt")
         # apt's indexes, caches and logs differ between two identical builds: noise, not drift.
@@ -213,7 +191,7 @@ def test_unpinned_apt_package_upgrade_drifts_with_apt_cause(drift, make_repo, tm
         upstream.publish_deb(apt_repo, "hello-drift", "1.1")
         drifted = drift("run", "apt")
     assert drifted.code == 1, drifted.stdout
-    build = latest(drift("report", "--format", "json").json(), "apt")
+    build = drift.latest("apt")
     assert build["verdict"] == "drifted"
     subjects = {f["subject"]: f for f in build["findings"]}
     assert "/var/lib/dpkg/status" in subjects
@@ -224,7 +202,7 @@ def test_unpinned_apt_package_upgrade_drifts_with_apt_cause(drift, make_repo, tm
 
 def test_two_unchanged_nightly_runs_add_at_most_50_kb(drift, make_repo) -> None:
     repo = make_repo("reproducible")
-    assert drift("track", "repro", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    drift.track("repro", repo)
     assert drift("run").code == 0
 
     def size() -> int:

@@ -54,7 +54,7 @@ def test_two_due_runs_at_once_build_each_target_exactly_once(drift, make_repo) -
 
 def test_killed_run_is_recovered_cleaned_up_and_retried(drift, make_repo) -> None:
     repo = slow_repo(make_repo, 8)
-    assert drift("track", "slow", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    drift.track("slow", repo)
     victim = spawn(drift, "run", "--min-free", "0")
     deadline = time.time() + 60
     objects: list[str] = []
@@ -102,7 +102,7 @@ def test_build_past_its_timeout_is_stopped_and_failed(drift, make_repo) -> None:
 
 def test_keep_images_and_gc_keep_what_matters(drift, make_repo) -> None:
     repo = make_repo("reproducible")
-    assert drift("track", "ten", "--repo", str(repo.path), "--commit", "main", "--pull", "never").code == 0
+    drift.track("ten", repo)
     for _ in range(10):
         assert drift("run", "ten", "--keep-images", "1", "--min-free", "0").code == 0
     assert len(images_of("ten")) == 1

@@ -13,35 +13,14 @@ from cyclonedx.validation.json import JsonStrictValidator
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
 
-def latest(drift, name: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    [target] = [t for t in drift("report", "--format", "json").json()["targets"] if t["name"] == name]
-    return target["latest"]
-
-
 def test_apt_upgrade_is_a_package_finding_and_the_manifest_matches_dpkg(drift, make_repo, tmp_path: Path) -> None:
     apt_repo = tmp_path / "apt"
     upstream.publish_deb(apt_repo, "hello-drift", "1.0")
     with upstream.serve(apt_repo, 0) as server:
         repo = make_repo("debian-apt")
-        assert (
-            drift(
-                "track",
-                "apt",
-                "--repo",
-                str(repo.path),
-                "--commit",
-                "main",
-                "--pull",
-                "never",
-                "--network",
-                "host",
-                "--build-arg",
-                f"APT_SOURCE=deb [trusted=yes] {server.url}/ ./",
-            ).code
-            == 0
-        )
+        drift.track("apt", repo, "--network", "host", "--build-arg", f"APT_SOURCE=deb [trusted=yes] {server.url}/ ./")
         assert drift("run", "apt").code == 0
-        first = latest(drift, "apt")
+        first = drift.latest("apt")
 
         # The manifest is the one dpkg itself reports inside the built image.
         packages = drift("packages", str(first["build"]), "--format", "json").json()["packages"]
@@ -62,7 +41,7 @@ def test_apt_upgrade_is_a_package_finding_and_the_manifest_matches_dpkg(drift, m
         upstream.publish_deb(apt_repo, "hello-drift", "1.1")
         run = drift("run", "apt")
     assert run.code == 1, run.stdout
-    build = latest(drift, "apt")
+    build = drift.latest("apt")
     assert build["verdict"] == "drifted"
     [finding] = [f for f in build["findings"] if f["kind"] == "package"]
     assert finding["subject"] == "hello-drift" and finding["ecosystem"] == "deb"
@@ -90,28 +69,12 @@ def test_pip_upgrade_is_a_package_finding(drift, make_repo, tmp_path: Path) -> N
     upstream.publish_wheel(index, "drift_sample_lib", "1.0")
     with upstream.serve(index, 0) as server:
         repo = make_repo("python-pip")
-        assert (
-            drift(
-                "track",
-                "pip",
-                "--repo",
-                str(repo.path),
-                "--commit",
-                "main",
-                "--pull",
-                "never",
-                "--network",
-                "host",
-                "--build-arg",
-                f"PIP_INDEX_URL={server.url}/simple/",
-            ).code
-            == 0
-        )
+        drift.track("pip", repo, "--network", "host", "--build-arg", f"PIP_INDEX_URL={server.url}/simple/")
         assert drift("run", "pip").code == 0
         upstream.publish_wheel(index, "drift_sample_lib", "1.1")
         run = drift("run", "pip")
     assert run.code == 1, run.stdout
-    build = latest(drift, "pip")
+    build = drift.latest("pip")
     [finding] = [f for f in build["findings"] if f["kind"] == "package"]
     assert (finding["subject"], finding["ecosystem"]) == ("drift_sample_lib", "pypi")
     assert (finding["before"], finding["after"], finding["change"]) == ("1.0", "1.1", "upgraded")

@@ -117,9 +117,7 @@ def test_corrupt_header_line_is_warned_about_and_the_record_after_it_cataloged()
     result = catalog("corrupt")
 
     assert [(p.name, p.version) for p in result.packages] == [("alpine-baselayout-data", "3.2.0-r22")]
-    assert result.warnings == (
-        f"{INSTALLED}: line 1: not an 'X:value' line: 'this is a corrupt db'; line ignored",
-    )
+    assert result.warnings == (f"{INSTALLED}: line 1: not an 'X:value' line: 'this is a corrupt db'; line ignored",)
 
 
 def test_malformed_records_are_warned_about_by_line_and_the_rest_cataloged() -> None:

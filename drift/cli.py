@@ -46,6 +46,7 @@ from drift.service import serve
 from drift.source import RepositoryCache
 from drift.storage import store
 from drift.storage.database import Database, default_database_url
+from drift.storage.transfer import copy_history
 from drift.targets import parse_build_args
 from drift.values import BuildSummary, TargetSpec, Verdict
 
@@ -796,6 +797,19 @@ def alerts_list_command(
         out.print_json(json.dumps({"schema": 1, "alerts": documents}))
         return
     table.render_alerts(out, rows, redact)
+
+
+@db_app.command("migrate-to")
+def db_migrate_to_command(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The database to copy the history into, e.g. postgresql://user@host/drift")],
+) -> None:
+    """Copy the whole history of --db into another (empty) database, e.g. SQLite into PostgreSQL."""
+    source = _settings(ctx).database()
+    destination = Database(url)
+    counts = copy_history(source, destination)
+    moved = ", ".join(f"{count} {table}" for table, count in counts.items() if count)
+    out.print(f"copied into {destination.engine.url.render_as_string(hide_password=True)}: {moved}", highlight=False)
 
 
 @db_app.command("upgrade")

@@ -68,10 +68,11 @@ class Drift:
 
     db_path: Path
     cache_dir: Path
+    url: str | None = None  # another database (PostgreSQL) instead of the SQLite file
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.db_path}"
+        return self.url or f"sqlite:///{self.db_path}"
 
     def __call__(self, *args: str, env: dict[str, str] | None = None) -> Result:
         full_env = {**os.environ, "DRIFT_DB": self.db_url, "DRIFT_CACHE_DIR": str(self.cache_dir), **(env or {})}
@@ -91,8 +92,17 @@ class Drift:
         assert result.code == 0, result.stderr
 
     def rows(self, query: str) -> list[tuple]:  # type: ignore[type-arg]
-        with sqlite3.connect(self.db_path) as connection:
-            return connection.execute(query).fetchall()
+        if self.url is None:
+            with sqlite3.connect(self.db_path) as connection:
+                return connection.execute(query).fetchall()
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(self.url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            with engine.connect() as connection:
+                return [tuple(row) for row in connection.execute(sqlalchemy.text(query))]
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture
@@ -107,7 +117,7 @@ def _remove_images_of(runner: Drift) -> None:
     other test runs may share the engine)."""
     import docker
 
-    if not runner.db_path.exists():
+    if runner.url is None and not runner.db_path.exists():
         return
     try:
         image_ids = [row[0] for row in runner.rows("select image_id from builds where image_id is not null")]
@@ -164,3 +174,29 @@ def upstream_server(tmp_path: Path) -> Iterator[object]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server .ci/run starts (DRIFT_TEST_POSTGRES_URL), dropped after.
+
+    Missing under CI=true is a failure, never a skip.
+    """
+    import uuid
+
+    import psycopg
+
+    server = os.environ.get("DRIFT_TEST_POSTGRES_URL")
+    if not server:
+        message = "no PostgreSQL server: set DRIFT_TEST_POSTGRES_URL (`.ci/run` starts one)"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"drift_test_{uuid.uuid4().hex[:12]}"
+    admin = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    base, _, _ = admin.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

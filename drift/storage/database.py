@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from drift.errors import StorageError, UsageError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# An arbitrary constant: the PostgreSQL advisory lock drift holds while it migrates.
+MIGRATION_LOCK_KEY = 0x64726966
 
 
 def default_database_url() -> str:
@@ -70,7 +72,7 @@ class Database:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.engine = create_engine(parsed)
+            self.engine = create_engine(parsed, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError) as exc:
             raise StorageError(f"cannot open database {parsed!r}: {exc}") from None
         if parsed.get_backend_name() == "sqlite":
@@ -106,7 +108,15 @@ class Database:
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
-        """Two drift processes starting on a new SQLite file must not both create its tables."""
+        """Two drift processes starting on a new database must not both create its tables."""
+        if self.engine.url.get_backend_name() == "postgresql":
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                try:
+                    yield
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            return
         database = self.engine.url.database
         if self.engine.url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
             yield

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
+from drift.errors import UsageError
 from drift.storage import store
 from drift.storage.database import Database
 from drift.storage.models import Base
 from drift.values import EntryType, FileEntry, ImageRecord, LayerRecord, TargetSpec, Verdict
 
 
-def test_migrations_create_exactly_the_models(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'drift.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same tests on a SQLite file and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'drift.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_migrations_create_exactly_the_models(database_url: str) -> None:
+    db = Database(database_url)
     with db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
@@ -31,8 +42,8 @@ def test_sqlite_file_is_created_in_wal_mode_with_a_busy_timeout(tmp_path: Path) 
     assert path.exists()
 
 
-def test_upgrade_is_idempotent(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'drift.db'}"
+def test_upgrade_is_idempotent(database_url: str) -> None:
+    url = database_url
     assert Database(url, upgrade=False).upgrade() is True
     assert Database(url, upgrade=False).upgrade() is False
 
@@ -45,8 +56,8 @@ def _image(content: bytes) -> ImageRecord:
     return ImageRecord("sha256:" + "2" * 64, (layer,), {"Cmd": ["sh"]}, "sha256:" + "3" * 64)
 
 
-def test_layer_contents_and_manifests_are_stored_once(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'drift.db'}")
+def test_layer_contents_and_manifests_are_stored_once(database_url: str) -> None:
+    db = Database(database_url)
     with db.session() as session:
         store.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
         for _ in range(3):
@@ -59,3 +70,43 @@ def test_layer_contents_and_manifests_are_stored_once(tmp_path: Path) -> None:
     with db.session() as session:
         loaded = store.load_image(session, build)
     assert loaded.layers[0].entries == _image(b"same").layers[0].entries
+
+
+def test_a_lease_is_held_by_one_owner_until_it_expires(database_url: str) -> None:
+    db = Database(database_url)
+    with db.session() as session:
+        store.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
+    with db.session() as session:
+        assert store.claim_lease(session, "t", "worker-a", timedelta(seconds=60))
+    with db.session() as session:
+        assert not store.claim_lease(session, "t", "worker-b", timedelta(seconds=60))
+        assert store.lease_holder(session, "t") == "worker-a"
+    with db.session() as session:
+        assert store.claim_lease(session, "t", "worker-a", timedelta(seconds=60))  # renewing is fine
+    with db.session() as session:
+        store.claim_lease(session, "t", "worker-a", timedelta(seconds=-1))  # let it lapse
+    with db.session() as session:
+        assert store.claim_lease(session, "t", "worker-b", timedelta(seconds=60))
+    with db.session() as session:
+        store.release_lease(session, "t", "worker-b")
+        assert store.lease_holder(session, "t") is None
+
+
+def test_history_moves_from_sqlite_to_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    from drift.storage.transfer import copy_history
+
+    source = Database(f"sqlite:///{tmp_path / 'drift.db'}")
+    with source.session() as session:
+        store.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
+        for _ in range(3):
+            build = store.start_build(session, "t", "fp", "a" * 40)
+            store.finish_build(session, build, status="succeeded", verdict=Verdict.REPRODUCIBLE, image=_image(b"same"))
+    destination = Database(postgres_url)
+    counts = copy_history(source, destination)
+    assert counts["builds"] == 3 and counts["layer_files"] == 1
+    with destination.session() as session:
+        assert [b.id for b in store.history(session, "t")] == [3, 2, 1]
+        # New rows continue after the copied ids.
+        assert store.start_build(session, "t", "fp", "a" * 40) == 4
+    with pytest.raises(UsageError, match="already holds drift data"):
+        copy_history(source, destination)

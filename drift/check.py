@@ -197,6 +197,7 @@ class BuildContext:
     keep_images: int = 1
     min_free_bytes: int = 0
     on_build_started: Callable[[int], None] | None = None
+    engine_host: str | None = None
 
 
 def check_target(
@@ -219,7 +220,13 @@ def check_target(
     fingerprint = source_fingerprint(spec)
     with db.session() as session:
         build_id = store.start_build(
-            session, spec.name, fingerprint, spec.commit, slot=context.slot, owner=context.owner
+            session,
+            spec.name,
+            fingerprint,
+            spec.commit,
+            slot=context.slot,
+            owner=context.owner,
+            engine_host=context.engine_host or engine.host,
         )
     if context.on_build_started is not None:
         context.on_build_started(build_id)

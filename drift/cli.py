@@ -27,7 +27,7 @@ from drift import __version__
 from drift.alerts.deliver import redact
 from drift.alerts.deliver import send as send_alert
 from drift.alerts.outbox import global_routes
-from drift.build.engine import Engine
+from drift.build.pool import EnginePool
 from drift.check import accept, default_cache_dir, exit_code, track
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRules
@@ -100,7 +100,7 @@ class Pull(StrEnum):
 @dataclass
 class Settings:
     db_url: str
-    docker_host: str | None
+    docker_hosts: list[str]
     verbose: bool
     _db: Database | None = None
 
@@ -108,6 +108,9 @@ class Settings:
         if self._db is None:
             self._db = Database(self.db_url)
         return self._db
+
+    def pool(self) -> EnginePool:
+        return EnginePool(self.docker_hosts or [None])
 
     def cache(self) -> RepositoryCache:
         return RepositoryCache(default_cache_dir())
@@ -133,14 +136,19 @@ def main_options(
         typer.Option("--db", envvar="DRIFT_DB", help="Database URL (default: SQLite in the user data dir)."),
     ] = None,
     docker_host: Annotated[
-        str | None, typer.Option("--docker-host", envvar="DOCKER_HOST", help="Docker Engine to build on.")
+        list[str] | None,
+        typer.Option(
+            "--docker-host",
+            envvar="DOCKER_HOST",
+            help="Docker Engine to build on; repeat it for a pool (each build goes to the least busy engine).",
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream build logs; tracebacks on errors.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = Settings(db_url=db or default_database_url(), docker_host=docker_host or None, verbose=verbose)
+    ctx.obj = Settings(db_url=db or default_database_url(), docker_hosts=list(docker_host or []), verbose=verbose)
 
 
 # --- targets -------------------------------------------------------------------
@@ -359,7 +367,7 @@ def run_command(
     with db.session() as session:
         total = len(store.list_targets(session, names or []))
     with _progress(settings.verbose, quiet, total) as progress:
-        result = run(db, settings.cache(), lambda: Engine(settings.docker_host), names or [], progress, options)
+        result = run(db, settings.cache(), settings.pool(), names or [], progress, options)
     _print_run(db, result, quiet)
     checked = sorted({o.target for o in result.outcomes})
     if checked and (annotate is not None or os.environ.get("GITHUB_STEP_SUMMARY")):
@@ -405,6 +413,8 @@ def _print_sync(result: SyncResult, quiet: bool) -> None:
 
 def _print_run(db: Database, result: RunResult, quiet: bool) -> None:
     outcomes = result.outcomes
+    for down in result.engines_down:
+        _error_line(f"drift: warning: engine marked down: {down}")
     for build_id in result.recovered:
         out.print(f"build {build_id} was left running by a process that stopped: marked interrupted", highlight=False)
     for name, reason in result.skipped:
@@ -461,7 +471,7 @@ def schedule_command(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    serve(db, settings.cache(), lambda: Engine(settings.docker_host), options, log=_log_line)
+    serve(db, settings.cache(), settings.pool(), options, log=_log_line)
     _log_line("stopped")
 
 
@@ -802,7 +812,9 @@ def alerts_list_command(
 @db_app.command("migrate-to")
 def db_migrate_to_command(
     ctx: typer.Context,
-    url: Annotated[str, typer.Argument(help="The database to copy the history into, e.g. postgresql://user@host/drift")],
+    url: Annotated[
+        str, typer.Argument(help="The database to copy the history into, e.g. postgresql://user@host/drift")
+    ],
 ) -> None:
     """Copy the whole history of --db into another (empty) database, e.g. SQLite into PostgreSQL."""
     source = _settings(ctx).database()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from drift.alerts.outbox import deliver_pending, queue_alerts
-from drift.build.engine import Engine
+from drift.build.pool import EnginePool
 from drift.check import BuildContext, CheckOutcome, Progress, SilentProgress, check_target, record_error
 from drift.errors import EngineError
 from drift.schedule import current_slot, in_shard
@@ -63,6 +63,7 @@ class RunResult:
     recovered: tuple[int, ...] = ()
     alerts_sent: int = 0
     alert_failures: tuple[str, ...] = ()
+    engines_down: tuple[str, ...] = ()
 
 
 def _alive(owner: str | None) -> bool | None:
@@ -85,18 +86,19 @@ def _alive(owner: str | None) -> bool | None:
     return True
 
 
-def recover(db: Database, engine: Engine | None, now: datetime) -> list[int]:
+def recover(db: Database, pool: EnginePool | None, now: datetime) -> list[int]:
     """Mark builds left running by a process that died as interrupted, and remove what they left in the engine."""
     with db.session() as session:
         running = store.running_builds(session)
     recovered = []
-    for build_id, _target, owner, heartbeat, objects in running:
+    for build_id, _target, owner, heartbeat, objects, host in running:
         alive = _alive(owner)
         stale_heartbeat = heartbeat is None or heartbeat < now - 3 * LEASE_TTL
         if alive is True or (alive is None and not stale_heartbeat):
             continue
-        if engine is not None:
-            engine.remove_objects(objects)
+        if pool is not None and host in pool.hosts and host not in pool.down:
+            with contextlib.suppress(EngineError):
+                pool.engine(host).remove_objects(objects)
         with db.session() as session:
             store.mark_interrupted(
                 session,
@@ -147,7 +149,7 @@ def _select(db: Database, names: Sequence[str], options: RunOptions) -> list[tup
 def run(
     db: Database,
     cache: RepositoryCache,
-    connect: Callable[[], Engine],
+    pool: EnginePool,
     names: Sequence[str] = (),
     progress: Progress | None = None,
     options: RunOptions | None = None,
@@ -163,17 +165,47 @@ def run(
     progress = progress or SilentProgress()
     selected = _select(db, names, options)
     try:
-        engine = connect()
+        pool.check()
     except EngineError as exc:
         return RunResult(tuple(record_error(db, spec, str(exc), slot) for spec, slot in selected))
-    recovered = recover(db, engine, options.now())
+    recovered = recover(db, pool, options.now())
     if recovered:
         selected = _select(db, names, options)  # a recovered slot is due again
     outcomes: list[CheckOutcome] = []
     skipped: list[tuple[str, str]] = []
     lock = threading.Lock()
 
-    def one(spec: TargetSpec, slot: datetime | None, worker_engine: Engine) -> None:
+    def running_on(host: str | None) -> int:
+        with db.session() as session:
+            return store.running_builds_on(session, host, exclude_owner=options.owner)
+
+    def build_somewhere(spec: TargetSpec, context: BuildContext, learn_from: int | None = None) -> CheckOutcome:
+        """Build on the least busy engine; when that engine stops answering, mark it down and try another."""
+        outcome: CheckOutcome | None = None
+        for _attempt in range(len(pool.hosts)):
+            host = pool.acquire(running_on)
+            if host is None and pool.down:
+                break
+            try:
+                try:
+                    engine = pool.engine(host)
+                except EngineError as exc:
+                    pool.mark_down(host, str(exc))
+                    continue
+                outcome = check_target(
+                    db, cache, engine, spec, progress, learn_from=learn_from, context=replace(context, engine_host=host)
+                )
+            finally:
+                pool.release(host)
+            if outcome.verdict is not Verdict.ERROR or outcome.interrupted or pool.answers(host):
+                return outcome
+            pool.mark_down(host, outcome.error or "stopped answering")
+        if outcome is None:
+            reason = "; ".join(pool.down.values()) or "no engine"
+            return record_error(db, spec, f"no Docker Engine of the pool answers: {reason}", context.slot)
+        return outcome
+
+    def one(spec: TargetSpec, slot: datetime | None) -> None:
         if options.stop.is_set():
             return
         with db.session() as session:
@@ -199,12 +231,10 @@ def run(
                 min_free_bytes=options.min_free_bytes,
                 on_build_started=lambda build_id: setattr(heartbeat, "build_id", build_id),
             )
-            first = check_target(db, cache, worker_engine, spec, progress, context=context)
+            first = build_somewhere(spec, context)
             results = [first]
             if options.twice and first.verdict not in (Verdict.ERROR, Verdict.BROKEN, Verdict.FAILED):
-                second = check_target(
-                    db, cache, worker_engine, spec, progress, learn_from=first.build_id, context=context
-                )
+                second = build_somewhere(spec, context, learn_from=first.build_id)
                 results = [replace(first, superseded=True), second]
             with lock:
                 outcomes.extend(results)
@@ -216,21 +246,15 @@ def run(
 
     if options.jobs <= 1:
         for spec, slot in selected:
-            one(spec, slot, engine)
+            one(spec, slot)
     else:
-        local = threading.local()
-
-        def worker(spec: TargetSpec, slot: datetime | None) -> None:
-            # docker-py clients are not shared between threads.
-            if not hasattr(local, "engine"):
-                local.engine = connect()
-            one(spec, slot, local.engine)
-
-        with ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="drift-build") as pool:
-            for future in [pool.submit(worker, spec, slot) for spec, slot in selected]:
+        # The pool keeps one docker-py client per thread and engine: they are not shared between threads.
+        with ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="drift-build") as workers:
+            for future in [workers.submit(one, spec, slot) for spec, slot in selected]:
                 future.result()
     order = {spec.name: index for index, (spec, _slot) in enumerate(selected)}
     outcomes.sort(key=lambda o: (order.get(o.target, 0), o.build_id))
     queue_alerts(db, [o.build_id for o in outcomes if not o.superseded and not o.interrupted])
     delivery = deliver_pending(db, respect_backoff=options.alert_backoff)
-    return RunResult(tuple(outcomes), tuple(skipped), tuple(recovered), delivery.sent, delivery.failed)
+    down = tuple(f"{pool.name(host)}: {reason}" for host, reason in pool.down.items())
+    return RunResult(tuple(outcomes), tuple(skipped), tuple(recovered), delivery.sent, delivery.failed, down)

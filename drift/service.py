@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from drift.build.engine import Engine
+from drift.build.pool import EnginePool
 from drift.run import RunOptions, run
 from drift.schedule import next_slot
 from drift.source import RepositoryCache
@@ -34,7 +34,7 @@ class _LogProgress:
 def serve(
     db: Database,
     cache: RepositoryCache,
-    connect: Callable[[], Engine],
+    pool: EnginePool,
     options: RunOptions,
     *,
     log: Callable[[str], None],
@@ -44,7 +44,9 @@ def serve(
     options.alert_backoff = True
     log(f"drift schedule started as {options.owner}, {options.jobs} build(s) at once")
     while not options.stop.is_set():
-        result = run(db, cache, connect, (), _LogProgress(log), options)
+        result = run(db, cache, pool, (), _LogProgress(log), options)
+        for down in result.engines_down:
+            log(f"engine marked down: {down}")
         for build_id in result.recovered:
             log(f"build {build_id} was left running by a stopped process: marked interrupted, slot retried")
         for outcome in result.outcomes:

@@ -303,3 +303,4 @@ class BuildSummary:
     is_baseline: bool
     accepted: bool
     base_images: tuple[BaseImage, ...] = ()
+    engine_host: str | None = None

@@ -16,6 +16,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from dockerfile_parse import DockerfileParser
+from requests.exceptions import RequestException
 
 from drift.errors import EngineError, UsageError
 from drift.values import BaseImage, BuilderInfo, TargetSpec
@@ -86,7 +87,7 @@ class Engine:
         try:
             version = self.api.version()
             info = self.api.info()
-        except DockerException as exc:
+        except (DockerException, RequestException) as exc:
             raise EngineError(f"the Docker Engine at {self.host} stopped answering: {_one_line(exc)}") from None
         return BuilderInfo(
             engine_version=str(version.get("Version", "")),
@@ -222,6 +223,11 @@ class Engine:
                 # path...): that is a build failure of this source, not an outage.
                 raise BuildFailed(_one_line(exc), None, "") from None
             raise EngineError(f"the Docker Engine at {self.host} failed during the build: {_one_line(exc)}") from None
+        except (RequestException, OSError) as exc:
+            # The connection broke: the engine stopped or went away mid-build.
+            raise EngineError(
+                f"the Docker Engine at {self.host} stopped answering during the build: {_one_line(exc)}"
+            ) from None
 
     def _follow(
         self,

@@ -52,6 +52,7 @@ def build_document(build: BuildSummary) -> dict[str, Any]:
         "compared_to": build.compared_to,
         "is_baseline": build.is_baseline,
         "accepted": build.accepted,
+        "engine_host": build.engine_host,
         "builder": None
         if builder is None
         else {

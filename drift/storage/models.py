@@ -117,6 +117,8 @@ class BuildRow(Base):
     image_id: Mapped[str | None] = mapped_column(String(80))
     config: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     config_digest: Mapped[str | None] = mapped_column(String(80))
+    # Which Docker Engine of the pool built it (its DOCKER_HOST), and its version.
+    engine_host: Mapped[str | None] = mapped_column(Text)
     engine_version: Mapped[str | None] = mapped_column(String(100))
     api_version: Mapped[str | None] = mapped_column(String(20))
     os_arch: Mapped[str | None] = mapped_column(String(100))

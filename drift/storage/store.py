@@ -145,6 +145,7 @@ def start_build(
     *,
     slot: datetime | None = None,
     owner: str | None = None,
+    engine_host: str | None = None,
 ) -> int:
     now = utcnow()
     row = BuildRow(
@@ -156,6 +157,7 @@ def start_build(
         owner=owner,
         started_at=now,
         heartbeat_at=now,
+        engine_host=engine_host,
     )
     session.add(row)
     session.flush()
@@ -596,6 +598,7 @@ def _summary(session: Session, row: BuildRow) -> BuildSummary:
         is_baseline=is_baseline,
         accepted=is_baseline and baseline is not None and baseline.accepted,
         base_images=base_images(session, row.id),
+        engine_host=row.engine_host,
     )
 
 
@@ -716,15 +719,31 @@ def engine_objects(session: Session, build_id: int) -> list[str]:
     return list(session.get_one(BuildRow, build_id).engine_objects or [])
 
 
-def running_builds(session: Session) -> list[tuple[int, str, str | None, datetime | None, list[str]]]:
-    """(build id, target, owner, last heartbeat, engine objects) of every build recorded as running."""
+def running_builds(
+    session: Session,
+) -> list[tuple[int, str, str | None, datetime | None, list[str], str | None]]:
+    """(build id, target, owner, last heartbeat, engine objects, engine host) of every build recorded as running."""
     rows = session.execute(
-        select(BuildRow.id, TargetRow.name, BuildRow.owner, BuildRow.heartbeat_at, BuildRow.engine_objects)
+        select(
+            BuildRow.id,
+            TargetRow.name,
+            BuildRow.owner,
+            BuildRow.heartbeat_at,
+            BuildRow.engine_objects,
+            BuildRow.engine_host,
+        )
         .join(TargetRow, TargetRow.id == BuildRow.target_id)
         .where(BuildRow.status == "running")
         .order_by(BuildRow.id)
     )
-    return [(i, name, owner, beat, list(objects or [])) for i, name, owner, beat, objects in rows]
+    return [(i, name, owner, beat, list(objects or []), host) for i, name, owner, beat, objects, host in rows]
+
+
+def running_builds_on(session: Session, host: str | None, *, exclude_owner: str) -> int:
+    """How many builds other processes are running on an engine right now."""
+    query = select(func.count()).select_from(BuildRow).where(BuildRow.status == "running")
+    query = query.where(BuildRow.engine_host == host) if host else query.where(BuildRow.engine_host.is_(None))
+    return session.scalar(query.where((BuildRow.owner != exclude_owner) | BuildRow.owner.is_(None))) or 0
 
 
 def mark_interrupted(session: Session, build_id: int, reason: str) -> None:

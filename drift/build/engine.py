@@ -10,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from dockerfile_parse import DockerfileParser
 from requests.exceptions import RequestException
+from urllib3.exceptions import HTTPError
 
 from drift.errors import EngineError, UsageError
 from drift.values import BaseImage, BuilderInfo, TargetSpec
@@ -32,6 +34,10 @@ _BUILT = re.compile(r"^Successfully built (?P<id>[0-9a-f]{12,64})$")
 _RUNNING_IN = re.compile(r"^ ---> Running in (?P<id>[0-9a-f]{12,64})$")
 
 LogSink = Callable[[str], None]
+
+# What talking to an engine can raise: docker-py's errors, and the transport's
+# when the engine goes away mid-request.
+ENGINE_ERRORS = (DockerException, RequestException, HTTPError, HTTPException, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +73,7 @@ class Engine:
     def __init__(self, docker_host: str | None = None, *, timeout: int = DEFAULT_BUILD_TIMEOUT_S) -> None:
         try:
             kwargs: dict[str, Any] = docker.utils.kwargs_from_env()
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise EngineError(f"the Docker settings in the environment are invalid: {_one_line(exc)}") from None
         if docker_host:
             kwargs["base_url"] = docker_host
@@ -77,7 +83,7 @@ class Engine:
             # version="auto" asks the engine at once, so an engine that does not
             # answer is reported here, before any build row is written.
             self.api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise EngineError(
                 f"cannot reach the Docker Engine at {self.host} ({_one_line(exc)}); "
                 "start dockerd or point --docker-host / DOCKER_HOST at a running engine"
@@ -87,7 +93,7 @@ class Engine:
         try:
             version = self.api.version()
             info = self.api.info()
-        except (DockerException, RequestException) as exc:
+        except ENGINE_ERRORS as exc:
             raise EngineError(f"the Docker Engine at {self.host} stopped answering: {_one_line(exc)}") from None
         return BuilderInfo(
             engine_version=str(version.get("Version", "")),
@@ -124,12 +130,12 @@ class Engine:
                 continue
             try:
                 inspected = self.api.inspect_image(image)
-            except DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 raise EngineError(f"cannot inspect base image {image}: {_one_line(exc)}") from None
             digests = inspected.get("RepoDigests") or []
             try:
                 history_length = len(self.api.history(inspected["Id"]))
-            except DockerException:
+            except ENGINE_ERRORS:
                 history_length = 0
             base = BaseImage(
                 stage=index,
@@ -165,7 +171,7 @@ class Engine:
                     f"base image {image} is not in the engine and {target}'s pull policy is never; "
                     f"load or pull it, or track the target with --pull missing"
                 ) from None
-            except DockerException as exc:
+            except ENGINE_ERRORS as exc:
                 raise EngineError(f"cannot inspect base image {image}: {_one_line(exc)}") from None
 
     def build(
@@ -223,7 +229,7 @@ class Engine:
                 # path...): that is a build failure of this source, not an outage.
                 raise BuildFailed(_one_line(exc), None, "") from None
             raise EngineError(f"the Docker Engine at {self.host} failed during the build: {_one_line(exc)}") from None
-        except (RequestException, OSError) as exc:
+        except (RequestException, HTTPError, HTTPException, OSError) as exc:
             # The connection broke: the engine stopped or went away mid-build.
             raise EngineError(
                 f"the Docker Engine at {self.host} stopped answering during the build: {_one_line(exc)}"
@@ -290,7 +296,7 @@ class Engine:
             raise BuildFailed("the engine ended the build without an image", step, "\n".join(tail))
         try:
             full_id = str(self.api.inspect_image(image_id)["Id"])
-        except DockerException as exc:
+        except ENGINE_ERRORS as exc:
             raise EngineError(f"the built image {image_id} vanished: {_one_line(exc)}") from None
         return BuiltImage(image_id=full_id, tag=tag)
 
@@ -299,14 +305,14 @@ class Engine:
         # removing the last one removes its untagged parents too.
         if image is None:
             return
-        with contextlib.suppress(DockerException):
+        with contextlib.suppress(*ENGINE_ERRORS):
             self.api.remove_image(image, force=True)
 
     def remove_older_images(self, target: str, keep: int = 1) -> int:
         """Remove the images drift built for this target but the `keep` newest; returns how many went."""
         try:
             images = self.api.images(filters={"label": f"drift.target={target}"})
-        except DockerException:
+        except ENGINE_ERRORS:
             return 0
 
         def build_number(image: Mapping[str, Any]) -> int:
@@ -322,7 +328,7 @@ class Engine:
         """Remove containers and step images a build left behind (after a crash or a stop)."""
         for item in objects:
             kind, _, object_id = item.partition(":")
-            with contextlib.suppress(DockerException):
+            with contextlib.suppress(*ENGINE_ERRORS):
                 if kind == "container":
                     self.api.remove_container(object_id, force=True)
         for item in reversed(objects):
@@ -331,7 +337,7 @@ class Engine:
                 self._remove_quietly(object_id)
 
     def kill_container(self, container: str) -> None:
-        with contextlib.suppress(DockerException):
+        with contextlib.suppress(*ENGINE_ERRORS):
             self.api.kill(container)
 
     def free_bytes(self) -> int | None:
@@ -340,7 +346,7 @@ class Engine:
             return None
         try:
             root = str(self.api.info().get("DockerRootDir") or "")
-        except DockerException:
+        except ENGINE_ERRORS:
             return None
         if not root or not os.path.isdir(root):
             return None

@@ -18,10 +18,12 @@ import posixpath
 import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from typing import Protocol
 
 import docker.errors
 from requests.exceptions import RequestException
+from urllib3.exceptions import HTTPError
 
 from drift.catalog.interface import Cataloger
 from drift.errors import ImageReadError
@@ -67,7 +69,7 @@ def read_image(api: ImageSaver, image_ref: str, catalogers: Sequence[Cataloger] 
     """
     try:
         return read_saved_image(_transport_errors(api.get_image(image_ref), image_ref), catalogers)
-    except (docker.errors.DockerException, RequestException, OSError) as error:
+    except (docker.errors.DockerException, RequestException, HTTPError, HTTPException, OSError) as error:
         raise ImageReadError(f"cannot save image {image_ref!r} from the engine: {_one_line(error)}") from error
 
 
@@ -76,7 +78,7 @@ def _transport_errors(chunks: Iterable[bytes], image_ref: str) -> Iterable[bytes
     # the connection only read, once iteration starts inside the tar reader.
     try:
         yield from chunks
-    except (docker.errors.DockerException, RequestException, OSError) as error:
+    except (docker.errors.DockerException, RequestException, HTTPError, HTTPException, OSError) as error:
         raise ImageReadError(f"cannot save image {image_ref!r} from the engine: {_one_line(error)}") from error
 
 

@@ -27,11 +27,11 @@ from drift import __version__
 from drift.alerts.deliver import redact
 from drift.alerts.deliver import send as send_alert
 from drift.alerts.outbox import global_routes
-from drift.build.pool import EnginePool
+from drift.build.pool import EnginePool, EngineSpec
 from drift.check import accept, default_cache_dir, exit_code, track
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRules
-from drift.config import parse_duration
+from drift.config import load_config, parse_duration
 from drift.config_sync import SyncResult, sync_config
 from drift.errors import DriftError, UsageError
 from drift.pins import suggested_pins as pins_for_build
@@ -109,8 +109,12 @@ class Settings:
             self._db = Database(self.db_url)
         return self._db
 
-    def pool(self) -> EnginePool:
-        return EnginePool(self.docker_hosts or [None])
+    def pool(self, config: Path | None = None) -> EnginePool:
+        """The engines to build on: --docker-host (repeated), plus the [[builders]] of a drift.toml."""
+        engines: list[EngineSpec] = [EngineSpec(host) for host in self.docker_hosts]
+        if config is not None:
+            engines += [EngineSpec(b.host, b.tls_verify, b.cert_path) for b in load_config(config).builders]
+        return EnginePool(engines or [EngineSpec(None)])
 
     def cache(self) -> RepositoryCache:
         return RepositoryCache(default_cache_dir())
@@ -367,7 +371,7 @@ def run_command(
     with db.session() as session:
         total = len(store.list_targets(session, names or []))
     with _progress(settings.verbose, quiet, total) as progress:
-        result = run(db, settings.cache(), settings.pool(), names or [], progress, options)
+        result = run(db, settings.cache(), settings.pool(config), names or [], progress, options)
     _print_run(db, result, quiet)
     checked = sorted({o.target for o in result.outcomes})
     if checked and (annotate is not None or os.environ.get("GITHUB_STEP_SUMMARY")):
@@ -471,7 +475,7 @@ def schedule_command(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    serve(db, settings.cache(), settings.pool(), options, log=_log_line)
+    serve(db, settings.cache(), settings.pool(config), options, log=_log_line)
     _log_line("stopped")
 
 

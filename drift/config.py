@@ -74,7 +74,8 @@ TARGET_KEYS = (
     "alerts",
 )
 DEFAULTS_KEYS = ("pull", "schedule", "network", "platform", "timeout", "ignore", "alerts")
-TOP_LEVEL_TABLES = ("defaults", "target")
+TOP_LEVEL_TABLES = ("defaults", "target", "builders")
+BUILDER_KEYS = ("host", "tls_verify", "cert_path")
 
 KeyPath = tuple[str | int, ...]
 """Where a value sits in the document: table and key names, and 0-based array indexes."""
@@ -140,12 +141,30 @@ class DeclaredTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class DeclaredBuilder:
+    """One `[[builders]]` entry: a Docker Engine of the pool.
+
+    Attributes:
+        host: its DOCKER_HOST URL (unix://, tcp://, ssh://).
+        tls_verify: for tcp://, verify the engine's certificate (and present ours).
+        cert_path: a directory with ca.pem, cert.pem and key.pem, relative to the drift.toml.
+        line: the 1-based line of its `[[builders]]` header.
+    """
+
+    host: str
+    tls_verify: bool = False
+    cert_path: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class DriftConfig:
-    """A parsed drift.toml: its path, its targets in file order, and its defaults."""
+    """A parsed drift.toml: its path, its targets in file order, its defaults and its engines."""
 
     path: Path
     targets: tuple[DeclaredTarget, ...] = ()
     defaults: TargetDefaults = field(default_factory=TargetDefaults)
+    builders: tuple[DeclaredBuilder, ...] = ()
 
 
 def load_config(path: Path) -> DriftConfig:
@@ -246,7 +265,31 @@ class _Reader:
                 message = f"target name {target.name!r} is declared twice (first at line {first.line})"
                 self.fail(("target", index), f"{message}; give each [[target]] its own name")
             targets.append(target)
-        return DriftConfig(path=self.path, targets=tuple(targets), defaults=defaults)
+        return DriftConfig(
+            path=self.path, targets=tuple(targets), defaults=defaults, builders=self.builders(document)
+        )
+
+    def builders(self, document: dict[str, object]) -> tuple[DeclaredBuilder, ...]:
+        declared = document.get("builders", [])
+        if not isinstance(declared, list):
+            self.fail(("builders",), 'engines are declared as [[builders]] tables, each with host = "tcp://..."')
+        builders = []
+        for index, table in enumerate(declared):
+            where: KeyPath = ("builders", index)
+            if not isinstance(table, dict):
+                self.fail(where, f"builder #{index + 1} is {_kind(table)}; declare each engine as a [[builders]] table")
+            self.reject_unknown(table, BUILDER_KEYS, where, f"[[builders]] #{index + 1}")
+            host = self.required_text(table, "host", where, "[[builders]]", 'host = "tcp://builder-1:2376"')
+            if "://" not in host:
+                self.fail((*where, "host"), f"host {host!r} is not a Docker host URL; e.g. tcp://builder-1:2376")
+            tls_verify = table.get("tls_verify", False)
+            if not isinstance(tls_verify, bool):
+                self.fail((*where, "tls_verify"), "tls_verify must be true or false")
+            cert_path = self.text(table, "cert_path", where)
+            if cert_path is not None and not Path(cert_path).is_absolute():
+                cert_path = str((self.path.parent / cert_path).resolve())
+            builders.append(DeclaredBuilder(host, tls_verify, cert_path, self.line(where)))
+        return tuple(builders)
 
     def defaults(self, table: object) -> TargetDefaults:
         where: KeyPath = ("defaults",)
@@ -443,10 +486,11 @@ def _unknown_table(key: str, value: object) -> str:
     elif isinstance(value, dict):
         written = f"[{key}]"
     else:
-        return f"unknown top-level key {key!r}; drift.toml holds only [defaults] and [[target]] tables"
+        return f"unknown top-level key {key!r}; drift.toml holds only [defaults], [[target]] and [[builders]] tables"
     close = difflib.get_close_matches(key, TOP_LEVEL_TABLES, n=1)
-    guess = f"did you mean {'[[target]]' if close == ['target'] else '[defaults]'}? " if close else ""
-    return f"unknown table {written}; {guess}drift.toml holds only [defaults] and [[target]] tables"
+    spelled = {"target": "[[target]]", "builders": "[[builders]]", "defaults": "[defaults]"}
+    guess = f"did you mean {spelled[close[0]]}? " if close else ""
+    return f"unknown table {written}; {guess}drift.toml holds only [defaults], [[target]] and [[builders]] tables"
 
 
 def _kind(value: object) -> str:

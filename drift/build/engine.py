@@ -70,7 +70,14 @@ def _one_line(exc: BaseException) -> str:
 class Engine:
     """A connection to one Docker Engine."""
 
-    def __init__(self, docker_host: str | None = None, *, timeout: int = DEFAULT_BUILD_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        docker_host: str | None = None,
+        *,
+        timeout: int = DEFAULT_BUILD_TIMEOUT_S,
+        tls_verify: bool = False,
+        cert_path: str | None = None,
+    ) -> None:
         try:
             kwargs: dict[str, Any] = docker.utils.kwargs_from_env()
         except ENGINE_ERRORS as exc:
@@ -78,6 +85,14 @@ class Engine:
         if docker_host:
             kwargs["base_url"] = docker_host
             kwargs.pop("tls", None)
+        if cert_path:
+            # A [[builders]] entry of drift.toml: its own client certificate, and its CA when verifying.
+            directory = Path(cert_path)
+            kwargs["tls"] = docker.tls.TLSConfig(
+                client_cert=(str(directory / "cert.pem"), str(directory / "key.pem")),
+                ca_cert=str(directory / "ca.pem") if tls_verify else None,
+                verify=tls_verify,
+            )
         self.host = str(kwargs.get("base_url") or "unix:///var/run/docker.sock")
         try:
             # version="auto" asks the engine at once, so an engine that does not

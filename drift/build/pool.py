@@ -6,16 +6,36 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from drift.build.engine import Engine
 from drift.errors import EngineError
 
 
+@dataclass(frozen=True, slots=True)
+class EngineSpec:
+    """How to reach one engine of the pool: its DOCKER_HOST and, for tcp://, its TLS settings."""
+
+    host: str | None
+    tls_verify: bool = False
+    cert_path: str | None = None
+
+
+def _connect(spec: EngineSpec) -> Engine:
+    return Engine(spec.host, tls_verify=spec.tls_verify, cert_path=spec.cert_path)
+
+
 class EnginePool:
     """Engines by DOCKER_HOST (None: the environment's default). One docker-py client per thread and engine."""
 
-    def __init__(self, hosts: Sequence[str | None], connect: Callable[[str | None], Engine] = Engine) -> None:
-        self.hosts: list[str | None] = list(dict.fromkeys(hosts)) or [None]
+    def __init__(
+        self, engines: Sequence[EngineSpec | str | None], connect: Callable[[EngineSpec], Engine] = _connect
+    ) -> None:
+        specs = [e if isinstance(e, EngineSpec) else EngineSpec(e) for e in engines] or [EngineSpec(None)]
+        self.specs: dict[str | None, EngineSpec] = {}
+        for spec in specs:
+            self.specs.setdefault(spec.host, spec)
+        self.hosts: list[str | None] = list(self.specs)
         self._connect = connect
         self._lock = threading.Lock()
         self._active: Counter[str | None] = Counter()
@@ -29,7 +49,7 @@ class EnginePool:
         """This thread's client for `host` (connecting on first use; EngineError when it does not answer)."""
         engines: dict[str | None, Engine] = self._local.__dict__.setdefault("engines", {})
         if host not in engines:
-            engines[host] = self._connect(host)
+            engines[host] = self._connect(self.specs[host])
         return engines[host]
 
     def check(self) -> None:

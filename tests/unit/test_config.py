@@ -260,7 +260,10 @@ def test_toml_syntax_errors_point_at_tomllibs_line(text: str, line: int, parts: 
         pytest.param(
             WEB + '\n[defualts]\npull = "never"\n',
             6,
-            ["unknown table [defualts]; did you mean [defaults]? drift.toml holds only [defaults], [[target]] and [[builders]]"],
+            [
+                "unknown table [defualts]; did you mean [defaults]? "
+                "drift.toml holds only [defaults], [[target]] and [[builders]]"
+            ],
             id="unknown-table",
         ),
         pytest.param(

@@ -426,7 +426,7 @@ def _print_run(db: Database, result: RunResult, quiet: bool) -> None:
             out.print(f"{name}: skipped ({reason})", highlight=False, markup=False)
     if not outcomes:
         if not quiet and not result.skipped:
-            err.print("nothing to check: no targets" + (" due" if result.skipped == () else ""))
+            err.print("nothing to check: no targets are tracked, or none is due")
         return
     with db.session() as session:
         builds = [store.get_build(session, outcome.build_id) for outcome in outcomes]

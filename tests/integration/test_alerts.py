@@ -22,16 +22,9 @@ def free_port() -> int:
 
 
 def track_download(drift, make_repo, server, route: str) -> None:  # type: ignore[no-untyped-def]
-    repo = make_repo("latest-download")
-    result = drift(
-        "track",
+    drift.track(
         "download",
-        "--repo",
-        str(repo.path),
-        "--commit",
-        "main",
-        "--pull",
-        "never",
+        make_repo("latest-download"),
         "--network",
         "host",
         "--build-arg",
@@ -39,7 +32,6 @@ def track_download(drift, make_repo, server, route: str) -> None:  # type: ignor
         "--alert",
         route,
     )
-    assert result.code == 0, result.stderr
 
 
 def test_one_alert_per_event_and_one_recovery(drift, make_repo, upstream_server) -> None:

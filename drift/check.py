@@ -6,7 +6,7 @@ repository cache and the engine, and return values, never rows.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -24,6 +24,7 @@ from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRule, IgnoreRules
 from drift.compare.risks import link_risks
 from drift.compare.verdict import judge, mark_new
+from drift.config import MAX_TIMEOUT_S
 from drift.dockerfile import Risk, find_risks, layer_instructions, parse_dockerfile
 from drift.errors import DriftError, EngineError, SourceError, UsageError
 from drift.image import read_image
@@ -42,6 +43,8 @@ from drift.values import (
     TargetSpec,
     Verdict,
 )
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
@@ -110,8 +113,8 @@ def prepare_target(
     check_name(name)
     check_pull(pull)
     check_schedule(schedule)
-    if timeout_s <= 0:
-        raise UsageError(f"timeout {timeout_s} s must be positive")
+    if not 0 < timeout_s <= MAX_TIMEOUT_S:
+        raise UsageError(f"timeout {timeout_s} s must be positive and at most {MAX_TIMEOUT_S} s (7 days)")
     for route in alerts:
         if not valid_route(route):
             raise UsageError(f"alert route {route!r} is not an apprise URL; e.g. json://host/path or mailto://...")
@@ -219,6 +222,7 @@ def check_target(
     context = context or BuildContext()
     fingerprint = source_fingerprint(spec)
     with db.session() as session:
+        installation = store.installation_id(session)
         build_id = store.start_build(
             session,
             spec.name,
@@ -247,25 +251,25 @@ def check_target(
         _check_free_space(engine, context.min_free_bytes)
         progress.step(spec.name, "fetching source")
         with cache.checkout(spec.repo, spec.commit, target=spec.name) as tree:
-            dockerfile = tree / spec.dockerfile
-            if not dockerfile.is_file():
-                raise SourceError(f"no Dockerfile at {spec.dockerfile!r} in commit {spec.commit[:12]} of {spec.repo}")
+            dockerfile, context_dir = _inside_export(tree, spec)
             dockerfile_text = dockerfile.read_text(errors="replace")
+            model = parse_dockerfile(dockerfile_text, spec.build_args)
             progress.step(spec.name, "building")
             built = engine.build(
                 spec,
-                tree / spec.context,
+                context_dir,
                 dockerfile,
-                tag=f"drift:{spec.name[:100]}-b{build_id}",
-                labels={"drift.target": spec.name, "drift.build": str(build_id)},
+                model=model,
+                tag=f"drift-{installation[:12]}:{spec.name[:100]}-b{build_id}",
+                labels={"drift.target": spec.name, "drift.build": str(build_id), "drift.installation": installation},
                 on_log=lambda line: _on_log(progress, spec.name, line),
                 on_object=remember,
                 stop=context.stop,
             )
-            bases, inherited = engine.resolve_base_images(dockerfile, spec.build_args, spec.stage)
+            bases, inherited = engine.resolve_base_images(model, spec.stage)
         progress.step(spec.name, "reading image")
         image = read_image(engine.api, built.image_id, default_catalogers())
-        engine.remove_older_images(spec.name, keep=context.keep_images)
+        engine.remove_older_images(spec.name, installation, keep=context.keep_images)
     except BuildFailed as failure:
         clean_up()
         with db.session() as session:
@@ -297,15 +301,22 @@ def check_target(
                 session, build_id, status="error", verdict=Verdict.ERROR, builder=builder, error=str(exc)
             )
         return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), str(exc))
-    except BaseException as exc:
-        # Ctrl-C or a bug: never leave the row running; say what stopped it.
-        with contextlib.suppress(Exception):
-            clean_up()
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # Ctrl-C: never leave the row running; say what stopped it, and stop.
+        _clean_up_after_bug(clean_up, exc)
         with db.session() as session:
-            stopped_by_user = isinstance(exc, KeyboardInterrupt | SystemExit | BrokenPipeError)
-            reason = "interrupted before the build was recorded" if stopped_by_user else f"internal error: {exc!r}"
+            reason = "interrupted before the build was recorded"
             store.finish_build(session, build_id, status="interrupted", verdict=Verdict.ERROR, error=reason)
         raise
+    except Exception as exc:
+        # Whatever a hostile repository or image makes go wrong in drift itself is this
+        # target's error, with its reason; the night goes on for the other targets.
+        log.exception("checking %s failed", spec.name)
+        _clean_up_after_bug(clean_up, exc)
+        reason = f"internal error while checking {spec.name}: {exc.__class__.__name__}: {exc} (a bug in drift)"
+        with db.session() as session:
+            store.finish_build(session, build_id, status="error", verdict=Verdict.ERROR, builder=builder, error=reason)
+        return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), reason)
 
     progress.step(spec.name, "comparing")
     source = _explain_source(spec, dockerfile_text, image, bases)
@@ -353,6 +364,49 @@ class _Source:
     risks: tuple[Risk, ...]
     layer_lines: dict[int, tuple[int, int]]
     from_lines: dict[str, int]
+
+
+def _inside_export(tree: Path, spec: TargetSpec) -> tuple[Path, Path]:
+    """The Dockerfile and the context directory of the export, both resolved inside it.
+
+    A committed symlink may point anywhere on the build host (`Dockerfile ->
+    /home/ci/.netrc`): it is never followed out of the export, and nothing of
+    its target is read. Such a source cannot build, so the build fails (a
+    verdict), it is not an error of drift.
+    """
+    root = tree.resolve()
+    paths = []
+    for relative, what in ((spec.dockerfile, "Dockerfile"), (spec.context, "context")):
+        try:
+            resolved = (tree / relative).resolve()
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            raise BuildFailed(f"the {what} {relative!r} cannot be resolved: {exc}", None, "") from None
+        if not resolved.is_relative_to(root):
+            raise BuildFailed(
+                f"the {what} {relative!r} is a symlink that leads out of the repository; "
+                "drift does not follow it (commit the file itself)",
+                None,
+                "",
+            )
+        paths.append(resolved)
+    dockerfile, context_dir = paths
+    if not dockerfile.is_file():
+        raise SourceError(f"no Dockerfile at {spec.dockerfile!r} in commit {spec.commit[:12]} of {spec.repo}")
+    ignore_file = context_dir / ".dockerignore"
+    if ignore_file.is_symlink() and not ignore_file.resolve().is_relative_to(root):
+        raise BuildFailed(
+            "the context's .dockerignore is a symlink that leads out of the repository; drift does not follow it",
+            None,
+            "",
+        )
+    return dockerfile, context_dir
+
+
+def _clean_up_after_bug(clean_up: Callable[[], None], exc: BaseException) -> None:
+    try:
+        clean_up()
+    except Exception as cleanup_error:  # the original error is the one to report
+        log.warning("cleaning up after %r failed: %s", exc, cleanup_error)
 
 
 def _explain_source(spec: TargetSpec, text: str, image: ImageRecord, bases: Sequence[BaseImage]) -> _Source:

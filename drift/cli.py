@@ -39,11 +39,13 @@ from drift.report import markdown, sbom, table
 from drift.report.document import build_document, finding_document, report_document
 from drift.report.html import report_html
 from drift.report.junit import junit_xml
+from drift.report.printable import printable, printable_block, printable_build, printable_finding, printable_spec
 from drift.report.summary import explanation, report_markdown
 from drift.run import RunOptions, RunResult, run
 from drift.schedule import next_slot, parse_shard
 from drift.service import serve
 from drift.source import RepositoryCache
+from drift.source.location import redact_credentials
 from drift.storage import store
 from drift.storage.database import Database, default_database_url
 from drift.storage.transfer import copy_history
@@ -63,8 +65,10 @@ alerts_app = typer.Typer(help="Alert routes and the alert outbox.", no_args_is_h
 app.add_typer(alerts_app, name="alerts")
 
 # soft_wrap: a finding is one line however long, so it can be grepped and copied.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Everything drift prints is data from other people's repositories and images:
+# never Rich markup, never emoji codes, never highlighted as if it were code.
+out = Console(soft_wrap=True, markup=False, highlight=False, emoji=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False, emoji=False)
 if not out.is_terminal:
     # CI logs and files: Rich would assume 80 columns and fold every table.
     out.width = max(out.width, 160)
@@ -203,7 +207,7 @@ def track_command(
         alerts=alert or [],
     )
     if created:
-        out.print(f"tracking {spec.name} at {spec.commit[:12]} ({spec.repo})", highlight=False)
+        out.print(f"tracking {spec.name} at {spec.commit[:12]} ({printable_spec(spec).repo})")
     elif pin_moved:
         out.print(
             f"{spec.name} now pinned at {spec.commit[:12]}: its next build starts a new baseline", highlight=False
@@ -221,6 +225,7 @@ def untrack_command(ctx: typer.Context, name: str) -> None:
 
 
 def _spec_document(spec: TargetSpec) -> dict[str, Any]:
+    spec = printable_spec(spec)
     return {
         "name": spec.name,
         "repo": spec.repo,
@@ -235,6 +240,7 @@ def _spec_document(spec: TargetSpec) -> dict[str, Any]:
         "schedule": spec.schedule,
         "ignore": list(spec.ignore),
         "timeout_s": spec.timeout_s,
+        "alerts": list(spec.alerts),
     }
 
 
@@ -243,7 +249,10 @@ def targets_command(ctx: typer.Context, format: Annotated[Format, typer.Option("
     """List the tracked targets and their latest verdict."""
     now = datetime.now(UTC)
     with _settings(ctx).database().session() as session:
-        rows = [(spec, store.latest_finished_build(session, spec.name)) for spec in store.list_targets(session)]
+        rows = [
+            (printable_spec(spec), _printable_or_none(store.latest_finished_build(session, spec.name)))
+            for spec in store.list_targets(session)
+        ]
     if format is Format.json:
         documents = [
             {
@@ -253,7 +262,7 @@ def targets_command(ctx: typer.Context, format: Annotated[Format, typer.Option("
             }
             for spec, latest in rows
         ]
-        out.print_json(json.dumps({"schema": 1, "targets": documents}))
+        _print_json({"schema": 1, "targets": documents})
     else:
         table.render_targets(out, rows, {spec.name: next_slot(spec.schedule, now) for spec, _latest in rows})
 
@@ -272,12 +281,12 @@ class _ConsoleProgress:
 
     def step(self, target: str, text: str) -> None:
         if self.progress is not None and self.task is not None:
-            first_line = " ".join(text.split())
+            first_line = printable(" ".join(text.split()))
             self.progress.update(self.task, description=f"{target}: {first_line[:80]}")
 
     def log(self, target: str, line: str) -> None:
         if self.verbose:
-            err.print(Text.assemble((f"{target} | ", "dim"), line), highlight=False, soft_wrap=True)
+            err.print(Text.assemble((f"{target} | ", "dim"), printable(line)), highlight=False, soft_wrap=True)
 
     def done(self, target: str) -> None:
         if self.progress is not None and self.task is not None:
@@ -293,7 +302,7 @@ def _progress(verbose: bool, quiet: bool, total: int) -> Iterator[_ConsoleProgre
     columns = (
         SpinnerColumn(),
         TextColumn("{task.completed}/{task.total} targets"),
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=True) as progress:
@@ -324,6 +333,8 @@ def _run_options(
         min_free_bytes=_parse_size(min_free),
     )
 
+
+MAX_KEEP_DAYS = 36_500
 
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", help="Builds at once (builds are heavy: default 1).")]
 KeepImagesOption = Annotated[
@@ -412,6 +423,8 @@ def _print_sync(result: SyncResult, quiet: bool) -> None:
     if quiet:
         return
     said = [f"{word}: {', '.join(names)}" for word, names in changes if names]
+    if result.unreachable:
+        said.append(f"unreachable tonight (checked as errors): {', '.join(name for name, _why in result.unreachable)}")
     out.print(f"{result.path.name}: " + ("; ".join(said) if said else "targets up to date"), highlight=False)
 
 
@@ -429,7 +442,7 @@ def _print_run(db: Database, result: RunResult, quiet: bool) -> None:
             err.print("nothing to check: no targets are tracked, or none is due")
         return
     with db.session() as session:
-        builds = [store.get_build(session, outcome.build_id) for outcome in outcomes]
+        builds = [printable_build(store.get_build(session, outcome.build_id)) for outcome in outcomes]
     for outcome, build in zip(outcomes, builds, strict=True):
         problem = build.verdict in (Verdict.DRIFTED, Verdict.BROKEN, Verdict.FAILED, Verdict.ERROR)
         if quiet and (not problem or outcome.superseded):
@@ -438,7 +451,8 @@ def _print_run(db: Database, result: RunResult, quiet: bool) -> None:
         if outcome.learned:
             out.print(
                 f"  learned {len(outcome.learned)} nondeterministic path(s) from two back-to-back builds: "
-                f"{', '.join(outcome.learned[:5])}" + (" ..." if len(outcome.learned) > 5 else ""),
+                f"{', '.join(printable(path) for path in outcome.learned[:5])}"
+                + (" ..." if len(outcome.learned) > 5 else ""),
                 highlight=False,
             )
     final = [o for o in outcomes if not o.superseded]
@@ -490,8 +504,8 @@ def gc_command(
     keep_days: Annotated[int, typer.Option("--keep-days", help="Keep builds started within this many days.")] = 90,
 ) -> None:
     """Prune old history; builds where a verdict changed (baselines, first drift, recovery) are always kept."""
-    if keep_days < 0:
-        raise UsageError(f"--keep-days {keep_days} must be 0 or more")
+    if not 0 <= keep_days <= MAX_KEEP_DAYS:
+        raise UsageError(f"--keep-days {keep_days} must be between 0 and {MAX_KEEP_DAYS} (a hundred years)")
     with _settings(ctx).database().session() as session:
         removed = store.collect_garbage(session, datetime.now(UTC) - timedelta(days=keep_days))
     out.print(
@@ -540,8 +554,12 @@ def _report_rows(db: Database, names: Sequence[str], since: datetime | None, nig
     with db.session() as session:
         rows: Rows = []
         for spec in store.list_targets(session, names):
-            builds = [b for b in store.history(session, spec.name, since=since, limit=nights) if b.verdict is not None]
-            rows.append((spec, builds[0] if builds else None, builds))
+            builds = [
+                printable_build(b)
+                for b in store.history(session, spec.name, since=since, limit=nights)
+                if b.verdict is not None
+            ]
+            rows.append((printable_spec(spec), builds[0] if builds else None, builds))
     return rows
 
 
@@ -563,7 +581,9 @@ def report_command(
     rows = _report_rows(db, names or [], _parse_since(since))
     now = datetime.now(UTC)
     if format is ReportFormat.table:
-        console = Console(file=output.open("w"), width=160) if output else out
+        console = (
+            Console(file=output.open("w"), width=160, markup=False, highlight=False, emoji=False) if output else out
+        )
         table.render_report(console, rows)
         return
     if format is ReportFormat.json:
@@ -587,9 +607,9 @@ def history_command(
 ) -> None:
     """A target's builds, newest first."""
     with _settings(ctx).database().session() as session:
-        builds = store.history(session, name)
+        builds = [printable_build(b) for b in store.history(session, name)]
     if format is Format.json:
-        out.print_json(json.dumps({"schema": 1, "target": name, "builds": [build_document(b) for b in builds]}))
+        _print_json({"schema": 1, "target": name, "builds": [build_document(b) for b in builds]})
     else:
         table.render_history(out, name, builds)
 
@@ -606,9 +626,13 @@ def show_command(
     """One build: verdict, findings by layer, noise and its rules, base images, risks, layers."""
     db = _settings(ctx).database()
     with db.session() as session:
-        summary = store.get_build(session, build)
-        layers = store.layer_summaries(session, build)
+        summary = printable_build(store.get_build(session, build))
+        layers = [
+            {**layer, "instruction": printable(str(layer["instruction"]))}
+            for layer in store.layer_summaries(session, build)
+        ]
         _text, risks = store.build_dockerfile(session, build)
+    risks = [{key: printable(value) if isinstance(value, str) else value for key, value in r.items()} for r in risks]
     pins = pins_for_build(db, build) if suggest_pins else None
     if format is DetailFormat.json:
         document = {"schema": 1, **build_document(summary), "risks": risks, "layers": layers}
@@ -625,7 +649,7 @@ def show_command(
                 for p in pins.pins
             ]
             document["pins_diff"] = pins.diff
-        out.print_json(json.dumps(document))
+        _print_json(document)
         return
     if format is DetailFormat.markdown:
         sys.stdout.write(markdown.build_markdown(summary, layers, risks, pins.diff if pins else ""))
@@ -636,7 +660,7 @@ def show_command(
                 f"# line {pin.line} ({pin.risk_id}, {pin.subject}): {pin.description}", highlight=False, markup=False
             )
         if pins.diff:
-            sys.stdout.write(pins.diff)
+            sys.stdout.write(printable_block(pins.diff))
         elif not pins.pins:
             err.print("no pins to suggest: no risk of this Dockerfile has a known last good value")
         return
@@ -683,7 +707,8 @@ def diff_command(
 ) -> None:
     """Every difference between two succeeded builds (of any targets)."""
     with _settings(ctx).database().session() as session:
-        first, second = store.get_build(session, build_a), store.get_build(session, build_b)
+        first = printable_build(store.get_build(session, build_a))
+        second = printable_build(store.get_build(session, build_b))
         for summary in (first, second):
             if summary.status != "succeeded":
                 raise UsageError(f"build {summary.id} did not succeed ({summary.status}); it has no image to compare")
@@ -693,15 +718,12 @@ def diff_command(
             store.load_output(session, build_b),
             IgnoreRules.for_target(spec.ignore),
         )
+    findings = [printable_finding(f) for f in findings]
     if format is DetailFormat.markdown:
         sys.stdout.write(markdown.diff_markdown(first, second, findings))
         return
     if format is DetailFormat.json:
-        out.print_json(
-            json.dumps(
-                {"schema": 1, "from": build_a, "to": build_b, "findings": [finding_document(f) for f in findings]}
-            )
-        )
+        _print_json({"schema": 1, "from": build_a, "to": build_b, "findings": [finding_document(f) for f in findings]})
         return
     if not findings:
         out.print(f"builds {build_a} and {build_b} have the same normalized content")
@@ -735,7 +757,7 @@ def packages_command(
             }
             for p in packages
         ]
-        out.print_json(json.dumps({"schema": 1, "build": build, "packages": documents, "warnings": warnings}))
+        _print_json({"schema": 1, "build": build, "packages": documents, "warnings": warnings})
         return
     table.render_packages(out, summary, packages, warnings)
 
@@ -803,12 +825,12 @@ def alerts_list_command(
                 "attempts": a.attempts,
                 "created_at": a.created_at.isoformat(timespec="seconds"),
                 "sent_at": a.sent_at.isoformat(timespec="seconds") if a.sent_at else None,
-                "last_error": a.last_error,
-                "title": a.title,
+                "last_error": printable(a.last_error) if a.last_error else None,
+                "title": printable(a.title),
             }
             for a in rows
         ]
-        out.print_json(json.dumps({"schema": 1, "alerts": documents}))
+        _print_json({"schema": 1, "alerts": documents})
         return
     table.render_alerts(out, rows, redact)
 
@@ -837,13 +859,27 @@ def db_upgrade_command(ctx: typer.Context) -> None:
 
 
 def _error_line(message: str) -> None:
-    # Plain write: an error is one line, never folded to the terminal's width.
-    sys.stderr.write(" ".join(message.split()) + "\n")
+    # Plain write: an error is one line, never folded to the terminal's width, never a secret or an escape code.
+    sys.stderr.write(printable(redact_credentials(" ".join(message.split()))) + "\n")
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    # ASCII JSON: control characters and undecodable bytes stay escaped, whatever the terminal.
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def _printable_or_none(build: BuildSummary | None) -> BuildSummary | None:
+    return printable_build(build) if build is not None else None
 
 
 def main() -> None:
     """Console entry point: one line and exit code 2 for every error drift can name."""
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
+    for stream in (sys.stdout, sys.stderr):
+        # A last guard: an undecodable byte that reaches a write is shown escaped, never a crash.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         # Standalone mode: Typer prints usage errors (exit 2) and exits with
         # the code of typer.Exit; drift's own errors come through to here.

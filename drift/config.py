@@ -44,17 +44,15 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import NoReturn
 
-from croniter import croniter
-
 from drift.alerts.deliver import valid_route
 from drift.errors import UsageError
+from drift.schedule import check_schedule
 from drift.source.location import is_url
 from drift.targets import check_name, check_pull, check_relative_path, parse_build_args
 
 DEFAULT_TIMEOUT_S = 3600
 """The build timeout of a target that sets none (the engine client's default too)."""
 
-CRON_ALIASES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 
 # What each table accepts, in the order the documentation lists them.
 TARGET_KEYS = (
@@ -199,6 +197,10 @@ _DURATION = re.compile(r"(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s
 _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
 
 
+# A build that runs for a week is stuck; larger numbers would overflow the database and the clock.
+MAX_TIMEOUT_S = 7 * 86400
+
+
 def parse_duration(text: str, what: str = "value") -> int:
     """Whole seconds from "3600", "90s", "30m", "2h" or "1h30m"; `what` names the value in the error.
 
@@ -215,6 +217,8 @@ def parse_duration(text: str, what: str = "value") -> int:
         raise UsageError(f"{what} {text!r} is not a duration; write seconds (3600) or 90s, 30m, 2h, 1h30m")
     if seconds <= 0:
         raise UsageError(f"{what} {text!r} is not positive; give at least one second, e.g. 30m")
+    if seconds > MAX_TIMEOUT_S:
+        raise UsageError(f"{what} {text!r} is longer than the {MAX_TIMEOUT_S // 86400}-day maximum; e.g. 2h")
     return seconds
 
 
@@ -393,15 +397,10 @@ class _Reader:
         value = self.text(table, "schedule", where)
         if value is None:
             return default
-        expression = " ".join(value.split())
-        # Exactly five fields: croniter also takes six or seven (seconds, year),
-        # which people read in different orders; a nightly schedule needs neither.
-        valid = expression in CRON_ALIASES or (len(expression.split()) == 5 and croniter.is_valid(expression))
-        if not valid:
-            aliases = ", ".join(CRON_ALIASES)
-            advice = f'write five fields (minute hour day month weekday), e.g. "0 3 * * *", or {aliases}'
-            self.fail((*where, "schedule"), f"schedule {value!r} is not a cron expression; {advice}")
-        return expression
+        try:
+            return check_schedule(value)
+        except UsageError as exc:
+            self.fail((*where, "schedule"), str(exc))
 
     def timeout(self, table: dict[str, object], where: KeyPath, default: int) -> int:
         if "timeout" not in table:
@@ -412,7 +411,7 @@ class _Reader:
                 return parse_duration(value, "timeout")
             except UsageError as exc:
                 self.fail((*where, "timeout"), str(exc))
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TIMEOUT_S:
             return value
         wrong = f"timeout {_literal(value)} is not positive whole seconds nor a duration string"
         self.fail((*where, "timeout"), f'{wrong}; write e.g. timeout = 3600 or timeout = "1h"')

@@ -2,7 +2,10 @@
 
 Everything is validated and resolved first (refs to commits, Dockerfiles
 present); only then is the database written, in one unit of work, so an
-invalid file leaves it unchanged.
+invalid file leaves it unchanged. A repository that cannot be reached tonight
+is not an invalid file: its target keeps what the database knows of it (or,
+when new, is saved with its ref unresolved), and the run records an `error`
+for it while the other targets are checked.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drift.check import prepare_target
-from drift.config import load_config
-from drift.errors import DriftError, UsageError
+from drift.config import DeclaredTarget, load_config
+from drift.errors import DriftError, SourceError, UsageError
 from drift.source import RepositoryCache
+from drift.source.location import is_url
 from drift.storage import store
 from drift.storage.database import Database
+from drift.targets import check_relative_path
 from drift.values import TargetSpec
 
 
@@ -28,12 +33,18 @@ class SyncResult:
     updated: tuple[str, ...] = ()
     moved: tuple[str, ...] = ()
     disabled: tuple[str, ...] = ()
+    unreachable: tuple[tuple[str, str], ...] = ()
 
 
 def sync_config(db: Database, cache: RepositoryCache, path: Path) -> SyncResult:
     config = load_config(path)
     specs: list[TargetSpec] = []
+    unreachable: list[tuple[TargetSpec, str]] = []
     for declared in config.targets:
+        if not is_url(declared.repo_resolved) and not Path(declared.repo_resolved).expanduser().exists():
+            message = f"repository path {declared.repo_resolved} does not exist"
+            unreachable.append((_unresolved(declared), message))
+            continue
         try:
             specs.append(
                 prepare_target(
@@ -54,12 +65,18 @@ def sync_config(db: Database, cache: RepositoryCache, path: Path) -> SyncResult:
                     alerts=declared.alerts,
                 )
             )
+        except SourceError as exc:
+            unreachable.append((_unresolved(declared), str(exc)))
         except DriftError as exc:
             raise UsageError(f"{path}:{declared.line}: target {declared.name!r}: {exc}") from None
     key = str(path.resolve())
     added, updated, moved = [], [], []
     with db.session() as session:
         before = {spec.name: spec for spec in store.list_targets(session)}
+        for spec, _message in unreachable:
+            if spec.name not in before:  # new: saved with its ref unresolved, so the run can record its error
+                store.save_target(session, spec, config_path=key)
+                added.append(spec.name)
         for spec in specs:
             created, pin_moved = store.save_target(session, spec, config_path=key)
             if created:
@@ -68,5 +85,33 @@ def sync_config(db: Database, cache: RepositoryCache, path: Path) -> SyncResult:
                 moved.append(spec.name)
             elif before.get(spec.name) != spec:
                 updated.append(spec.name)
-        disabled = store.disable_targets_not_in(session, key, [spec.name for spec in specs])
-    return SyncResult(path, tuple(added), tuple(updated), tuple(moved), tuple(disabled))
+        declared_names = [spec.name for spec in specs] + [spec.name for spec, _message in unreachable]
+        disabled = store.disable_targets_not_in(session, key, declared_names)
+    return SyncResult(
+        path,
+        tuple(added),
+        tuple(updated),
+        tuple(moved),
+        tuple(disabled),
+        tuple((spec.name, message) for spec, message in unreachable),
+    )
+
+
+def _unresolved(declared: DeclaredTarget) -> TargetSpec:
+    """A declared target as written, its ref not resolved to a commit (its repository cannot be reached)."""
+    return TargetSpec(
+        name=declared.name,
+        repo=declared.repo_resolved,
+        commit=declared.commit,
+        dockerfile=check_relative_path(declared.dockerfile or f"{declared.context}/Dockerfile", "dockerfile"),
+        context=check_relative_path(declared.context, "context"),
+        build_args=dict(declared.build_args),
+        stage=declared.stage or None,
+        platform=declared.platform or None,
+        network=declared.network or None,
+        pull=declared.pull,
+        schedule=declared.schedule,
+        ignore=tuple(declared.ignore),
+        timeout_s=declared.timeout_s,
+        alerts=tuple(declared.alerts),
+    )

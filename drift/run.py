@@ -10,10 +10,9 @@ longer than the lease's lifetime.
 from __future__ import annotations
 
 import contextlib
-import os
-import secrets
-import socket
+import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from drift.alerts.outbox import deliver_pending, queue_alerts
 from drift.build.pool import EnginePool
 from drift.check import BuildContext, CheckOutcome, Progress, SilentProgress, check_target, record_error
 from drift.errors import EngineError
+from drift.process_owner import owner_alive, process_owner
 from drift.schedule import current_slot, in_shard
 from drift.source import RepositoryCache
 from drift.storage import store
@@ -30,11 +30,7 @@ from drift.storage.database import Database
 from drift.values import TargetSpec, Verdict
 
 LEASE_TTL = timedelta(seconds=60)
-
-
-def process_owner() -> str:
-    """This process, as recorded on its leases and builds: host, pid and a nonce (pids are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,33 +62,16 @@ class RunResult:
     engines_down: tuple[str, ...] = ()
 
 
-def _alive(owner: str | None) -> bool | None:
-    """Whether the process that owns a build still runs: True/False on this host, None elsewhere."""
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return None
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def recover(db: Database, pool: EnginePool | None, now: datetime, me: str = "") -> list[int]:
+    """Mark builds left running by a process that died as interrupted, and remove what they left in the engine.
 
-
-def recover(db: Database, pool: EnginePool | None, now: datetime) -> list[int]:
-    """Mark builds left running by a process that died as interrupted, and remove what they left in the engine."""
+    `me`: this process's owner token; its own running builds are never taken for dead ones.
+    """
     with db.session() as session:
         running = store.running_builds(session)
     recovered = []
     for build_id, _target, owner, heartbeat, objects, host in running:
-        alive = _alive(owner)
+        alive = owner_alive(owner, me)
         stale_heartbeat = heartbeat is None or heartbeat < now - 3 * LEASE_TTL
         if alive is True or (alive is None and not stale_heartbeat):
             continue
@@ -110,19 +89,49 @@ def recover(db: Database, pool: EnginePool | None, now: datetime) -> list[int]:
 
 
 class _Heartbeat:
-    """Renews a target's lease (and its build's heartbeat) while the build runs."""
+    """Renews a target's lease (and its build's heartbeat) while the build runs.
 
-    def __init__(self, db: Database, target: str, owner: str) -> None:
+    A lease that cannot be renewed before it expires, or that another worker
+    has taken, stops the build (`stop` is set and `lost` says why): building on
+    without the lease would let a second worker build the same target.
+    """
+
+    def __init__(self, db: Database, target: str, owner: str, run_stop: threading.Event) -> None:
         self.db, self.target, self.owner = db, target, owner
         self.build_id: int | None = None
+        self.stop_build = threading.Event()
+        self.lost: str | None = None
+        self._run_stop = run_stop
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"drift-lease-{target}", daemon=True)
         self._thread.start()
 
     def _beat(self) -> None:
-        while not self._done.wait(LEASE_TTL.total_seconds() / 3):
-            with contextlib.suppress(Exception), self.db.session() as session:
-                store.renew_lease(session, self.target, self.owner, LEASE_TTL, self.build_id)
+        interval = LEASE_TTL.total_seconds() / 3
+        renewed_at = time.monotonic()
+        while not self._done.wait(min(interval, 1.0)):
+            if self._run_stop.is_set():
+                self.stop_build.set()
+            if time.monotonic() - renewed_at < interval:
+                continue
+            try:
+                with self.db.session() as session:
+                    held = store.renew_lease(session, self.target, self.owner, LEASE_TTL, self.build_id)
+            except Exception as exc:  # the database is away: keep trying until the lease would lapse
+                log.warning("cannot renew the lease of %s: %s", self.target, exc)
+                if time.monotonic() - renewed_at > LEASE_TTL.total_seconds() * 2 / 3:
+                    self._lose(f"its lease could not be renewed ({exc.__class__.__name__}: {exc})")
+                continue
+            if not held:
+                self._lose("another worker took over its lease")
+                continue
+            renewed_at = time.monotonic()
+
+    def _lose(self, reason: str) -> None:
+        if self.lost is None:
+            self.lost = reason
+            log.error("stopping the build of %s: %s", self.target, reason)
+        self.stop_build.set()
 
     def stop(self) -> None:
         self._done.set()
@@ -168,7 +177,8 @@ def run(
         pool.check()
     except EngineError as exc:
         return RunResult(tuple(record_error(db, spec, str(exc), slot) for spec, slot in selected))
-    recovered = recover(db, pool, options.now())
+    recovered = recover(db, pool, options.now(), options.owner)
+    cache.remove_stale_exports()
     if recovered:
         selected = _select(db, names, options)  # a recovered slot is due again
     outcomes: list[CheckOutcome] = []
@@ -215,7 +225,7 @@ def run(
             with lock:
                 skipped.append((spec.name, f"being built by {holder}"))
             return
-        heartbeat = _Heartbeat(db, spec.name, options.owner)
+        heartbeat = _Heartbeat(db, spec.name, options.owner, options.stop)
         try:
             if slot is not None:
                 with db.session() as session:
@@ -225,24 +235,27 @@ def run(
                         return
             context = BuildContext(
                 owner=options.owner,
-                stop=options.stop,
+                stop=heartbeat.stop_build,
                 slot=slot,
                 keep_images=options.keep_images,
                 min_free_bytes=options.min_free_bytes,
                 on_build_started=lambda build_id: setattr(heartbeat, "build_id", build_id),
             )
-            first = build_somewhere(spec, context)
+            first = _lease_kept(db, heartbeat, build_somewhere(spec, context))
             results = [first]
             if options.twice and first.verdict not in (Verdict.ERROR, Verdict.BROKEN, Verdict.FAILED):
-                second = build_somewhere(spec, context, learn_from=first.build_id)
+                second = _lease_kept(db, heartbeat, build_somewhere(spec, context, learn_from=first.build_id))
                 results = [replace(first, superseded=True), second]
             with lock:
                 outcomes.extend(results)
             progress.done(spec.name)
         finally:
             heartbeat.stop()
-            with contextlib.suppress(Exception), db.session() as session:
-                store.release_lease(session, spec.name, options.owner)
+            try:
+                with db.session() as session:
+                    store.release_lease(session, spec.name, options.owner)
+            except Exception as exc:  # it expires by itself within LEASE_TTL
+                log.warning("cannot release the lease of %s: %s", spec.name, exc)
 
     if options.jobs <= 1:
         for spec, slot in selected:
@@ -255,6 +268,16 @@ def run(
     order = {spec.name: index for index, (spec, _slot) in enumerate(selected)}
     outcomes.sort(key=lambda o: (order.get(o.target, 0), o.build_id))
     queue_alerts(db, [o.build_id for o in outcomes if not o.superseded and not o.interrupted])
-    delivery = deliver_pending(db, respect_backoff=options.alert_backoff)
+    delivery = deliver_pending(db, respect_backoff=options.alert_backoff, owner=options.owner)
     down = tuple(f"{pool.name(host)}: {reason}" for host, reason in pool.down.items())
     return RunResult(tuple(outcomes), tuple(skipped), tuple(recovered), delivery.sent, delivery.failed, down)
+
+
+def _lease_kept(db: Database, heartbeat: _Heartbeat, outcome: CheckOutcome) -> CheckOutcome:
+    """An outcome stopped because the lease was lost says so: an error of the check, not a stop asked for."""
+    if heartbeat.lost is None or not outcome.interrupted:
+        return outcome
+    reason = f"interrupted: the build was stopped because {heartbeat.lost}; the slot is retried"
+    with db.session() as session:
+        store.set_build_error(session, outcome.build_id, reason)
+    return replace(outcome, error=reason, interrupted=False)

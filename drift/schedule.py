@@ -4,20 +4,42 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from drift.errors import UsageError
 
 _SHARD = re.compile(r"^(?P<k>[1-9][0-9]*)/(?P<n>[1-9][0-9]*)$")
 
 
+CRON_ALIASES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
+
+
 def check_schedule(expression: str) -> str:
-    """A cron expression croniter understands (five fields, or @daily, @hourly, ...)."""
-    if not croniter.is_valid(expression):
-        raise UsageError(f"schedule {expression!r} is not a cron expression; e.g. '0 3 * * *' or '@daily'")
-    return expression
+    """A schedule that fires: five cron fields (minute hour day month weekday), an alias such as @daily,
+    or six fields whose sixth is seconds (for tests of the scheduler). The one check for `track` and drift.toml.
+
+    Returns the expression with its whitespace normalized.
+    """
+    normalized = " ".join(expression.split())
+    aliases = ", ".join(CRON_ALIASES)
+    valid = normalized in CRON_ALIASES or (len(normalized.split()) in (5, 6) and croniter.is_valid(normalized))
+    if not valid:
+        raise UsageError(
+            f"schedule {expression!r} is not a cron expression; write five fields "
+            f'(minute hour day month weekday), e.g. "0 3 * * *", or {aliases}'
+        )
+    now = datetime.now(UTC)
+    try:
+        croniter(normalized, now).get_next(datetime)
+        croniter(normalized, now + timedelta(seconds=1)).get_prev(datetime)
+    except CroniterBadDateError:
+        raise UsageError(
+            f"schedule {expression!r} never fires (no date matches it, e.g. February 30th); "
+            'give a day that exists, e.g. "0 3 28 2 *"'
+        ) from None
+    return normalized
 
 
 def current_slot(expression: str, now: datetime) -> datetime:

@@ -17,7 +17,7 @@ PULL_POLICIES = ("always", "missing", "never")
 
 
 def check_name(name: str) -> str:
-    if not NAME.match(name) or len(name) > 200:
+    if not NAME.fullmatch(name) or len(name) > 200:
         raise UsageError(
             f"target name {name!r} is invalid; use lowercase letters, digits, '.', '_' and '-', "
             "starting with a letter or digit"

@@ -42,9 +42,19 @@ def send(route: str, title: str, body: str) -> str | None:
 
 
 def redact(route: str) -> str:
-    """A route without its credentials, for messages and listings."""
-    scheme, sep, rest = route.partition("://")
-    if not sep:
-        return route
-    credentials, at, host = rest.rpartition("@")
-    return f"{scheme}://***@{host}" if at and credentials else route
+    """A route without its secrets, for messages and listings: apprise's privacy form, without the query.
+
+    apprise hides passwords and tokens in the path (`slack://T...2/A...D/T...Q`)
+    but prints custom headers (`+X-Api-Key=...`) and other query values as they
+    are, so the query is left out altogether.
+    """
+    try:
+        plugin = apprise.Apprise.instantiate(route)
+    except Exception:  # apprise's plugins parse untrusted text; any failure means "not a route we can show"
+        plugin = None
+    if not plugin:
+        scheme, sep, _rest = route.partition("://")
+        return f"{scheme}://***" if sep else "***"
+    private = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    base, query_mark, _query = private.partition("?")
+    return base + ("?..." if query_mark and "?" in route else "")

@@ -18,10 +18,13 @@ from datetime import UTC, datetime, timedelta
 from drift.alerts.deliver import send
 from drift.alerts.events import alert_event
 from drift.alerts.message import alert_message
+from drift.process_owner import owner_alive, process_owner
 from drift.storage import store
 from drift.storage.database import Database
 
 MAX_BACKOFF = timedelta(hours=1)
+# apprise gives up on a receiver long before this: a claim this old belongs to a dead sender.
+CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
 def global_routes() -> list[str]:
@@ -71,16 +74,37 @@ class Delivery:
     failed: tuple[str, ...]
 
 
-def deliver_pending(db: Database, *, respect_backoff: bool = False) -> Delivery:
+def reclaim_abandoned(db: Database, me: str, now: datetime) -> int:
+    """Put back in the outbox the alerts a process claimed and then died while sending; returns how many.
+
+    The sender is dead when it ran on this host and its PID is gone, or when its
+    claim is older than any send can take. The receiver may have got the message
+    before the crash: a second copy is better than a lost alert.
+    """
+    with db.session() as session:
+        claims = store.alert_claims(session)
+    reclaimed = 0
+    for alert_id, owner, claimed_at in claims:
+        alive = owner_alive(owner, me)
+        if alive is True or (alive is None and claimed_at is not None and claimed_at > now - CLAIM_TIMEOUT):
+            continue
+        with db.session() as session:
+            reclaimed += store.release_alert_claim(session, alert_id, owner)
+    return reclaimed
+
+
+def deliver_pending(db: Database, *, respect_backoff: bool = False, owner: str | None = None) -> Delivery:
     """Try every pending alert once (only those whose backoff has passed, with `respect_backoff`)."""
     now = datetime.now(UTC)
+    owner = owner or process_owner()
+    reclaim_abandoned(db, owner, now)
     with db.session() as session:
         pending = store.alerts(session, pending_only=True, due_at=now if respect_backoff else None)
     sent = 0
     failed: list[str] = []
     for alert in pending:
         with db.session() as session:
-            if not store.claim_alert(session, alert.id):
+            if not store.claim_alert(session, alert.id, owner):
                 continue  # another process is sending it
         error = send(alert.route, alert.title, alert.body)
         with db.session() as session:

@@ -16,10 +16,10 @@ from typing import Any
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from dockerfile_parse import DockerfileParser
 from requests.exceptions import RequestException
 from urllib3.exceptions import HTTPError
 
+from drift.dockerfile.model import Dockerfile
 from drift.errors import EngineError, UsageError
 from drift.values import BaseImage, BuilderInfo, TargetSpec
 
@@ -118,23 +118,21 @@ class Engine:
             storage_driver=str(info.get("Driver", "")),
         )
 
-    def base_images(self, dockerfile: Path, build_args: Mapping[str, str]) -> list[str]:
+    def base_images(self, dockerfile: Dockerfile) -> list[str]:
         """The external images the Dockerfile's FROM lines name, ARGs substituted, once each."""
         images: list[str] = []
-        for _stage, _name, image in _from_lines(dockerfile, build_args):
+        for _stage, _name, image in _from_lines(dockerfile):
             if image is not None and image not in images:
                 images.append(image)
         return images
 
-    def resolve_base_images(
-        self, dockerfile: Path, build_args: Mapping[str, str], target_stage: str | None
-    ) -> tuple[list[BaseImage], int]:
+    def resolve_base_images(self, dockerfile: Dockerfile, target_stage: str | None) -> tuple[list[BaseImage], int]:
         """What every FROM resolved to in the engine, and how many layers the final stage inherits.
 
         Called right after the build, so the images inspected are the ones the
         build used (a pull policy of `always` may just have moved a tag).
         """
-        stages = _from_lines(dockerfile, build_args)
+        stages = _from_lines(dockerfile)
         resolved: list[BaseImage] = []
         by_name: dict[str, int] = {}
         stage_base: dict[int, BaseImage | int | None] = {}
@@ -164,7 +162,7 @@ class Engine:
             stage_base[index] = base
         for index, _name, image in stages:
             if image is None and index not in stage_base:
-                stage_base[index] = _stage_reference(dockerfile, build_args, index, by_name)
+                stage_base[index] = dockerfile.stages[index].base_stage
         final = by_name.get(target_stage.lower(), len(stages) - 1) if target_stage else len(stages) - 1
         # Follow `FROM <earlier stage>` links to the external image the final stage starts from.
         seen: set[int] = set()
@@ -195,6 +193,7 @@ class Engine:
         context_dir: Path,
         dockerfile: Path,
         *,
+        model: Dockerfile,
         tag: str,
         labels: Mapping[str, str],
         on_log: LogSink | None = None,
@@ -211,7 +210,7 @@ class Engine:
         if spec.pull not in PULL_POLICIES:
             raise UsageError(f"pull policy {spec.pull!r} is not one of {', '.join(PULL_POLICIES)}")
         if spec.pull == "never":
-            self.check_base_images_present(self.base_images(dockerfile, spec.build_args), spec.name)
+            self.check_base_images_present(self.base_images(model), spec.name)
         try:
             stream: Iterator[dict[str, Any]] = self.api.build(
                 path=str(context_dir),
@@ -292,7 +291,8 @@ class Engine:
                     watchdog.container = match["id"]
                     if on_object:
                         on_object(f"container:{match['id']}")
-                elif match := _INTERMEDIATE.match(line):
+                elif (match := _INTERMEDIATE.match(line)) and not _is_from(step):
+                    # After a FROM step the id is the base image's (someone else's): never ours to remove.
                     last_intermediate = match["id"]
                     watchdog.container = None
                     if on_object:
@@ -323,10 +323,16 @@ class Engine:
         with contextlib.suppress(*ENGINE_ERRORS):
             self.api.remove_image(image, force=True)
 
-    def remove_older_images(self, target: str, keep: int = 1) -> int:
-        """Remove the images drift built for this target but the `keep` newest; returns how many went."""
+    def remove_older_images(self, target: str, installation: str, keep: int = 1) -> int:
+        """Remove the images this installation of drift built for this target but the `keep` newest.
+
+        Only images labelled with this database's installation id: another drift
+        sharing the engine keeps its own images. Returns how many went.
+        """
         try:
-            images = self.api.images(filters={"label": f"drift.target={target}"})
+            images = self.api.images(
+                filters={"label": [f"drift.target={target}", f"drift.installation={installation}"]}
+            )
         except ENGINE_ERRORS:
             return 0
 
@@ -369,32 +375,17 @@ class Engine:
         return stats.f_bavail * stats.f_frsize
 
 
-def _from_lines(dockerfile: Path, build_args: Mapping[str, str]) -> list[tuple[int, str | None, str | None]]:
+def _is_from(step: str | None) -> bool:
+    words = (step or "").split(maxsplit=1)
+    return bool(words) and words[0].upper() == "FROM"
+
+
+def _from_lines(dockerfile: Dockerfile) -> list[tuple[int, str | None, str | None]]:
     """Per stage: (index, name, external image or None for `scratch` and earlier stages)."""
-    parser = DockerfileParser(path=str(dockerfile), build_args=dict(build_args), cache_content=True)
-    froms = [item for item in parser.structure if item["instruction"] == "FROM"]
-    images = parser.parent_images  # ARG-substituted, one per FROM
-    stages: list[tuple[int, str | None, str | None]] = []
-    names: set[str] = set()
-    for index, (item, image) in enumerate(zip(froms, images, strict=False)):
-        words = [w for w in item["value"].split() if not w.startswith("--")]
-        name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
-        external = None if image.lower() in names or image == "scratch" else image
-        stages.append((index, name, external))
-        if name:
-            names.add(name)
-    return stages
-
-
-def _stage_reference(
-    dockerfile: Path, build_args: Mapping[str, str], index: int, by_name: Mapping[str, int]
-) -> int | None:
-    """For `FROM <stage>`: the index of that earlier stage (None for scratch)."""
-    parser = DockerfileParser(path=str(dockerfile), build_args=dict(build_args), cache_content=True)
-    image = parser.parent_images[index].lower()
-    if image in by_name:
-        return by_name[image]
-    return int(image) if image.isdigit() else None
+    return [
+        (stage.index, stage.name, None if stage.base_stage is not None or stage.is_scratch else stage.base_resolved)
+        for stage in dockerfile.stages
+    ]
 
 
 class _Watchdog:

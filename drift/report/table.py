@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from drift.report.printable import printable
 from drift.report.summary import since
 from drift.values import BuildSummary, Finding, Package, TargetSpec, Verdict
 
@@ -51,7 +52,11 @@ def render_findings(
         layer_findings = by_layer[layer]
         causes = sorted({f.cause for f in layer_findings})
         console.print(
-            f"{indent}layer {layer}: [bold]{layer_findings[0].instruction}[/bold]  (cause: {', '.join(causes)})",
+            Text.assemble(
+                f"{indent}layer {layer}: ",
+                (printable(layer_findings[0].instruction), "bold"),
+                f"  (cause: {', '.join(causes)})",
+            ),
             highlight=False,
         )
         # A package change explains the layer's files: lead with it, fold the files under it.
@@ -79,7 +84,8 @@ def render_findings(
                 )
     noise = [f for f in findings if f.ignored]
     if noise and not show_noise:
-        console.print(f"{indent}[dim]{len(noise)} difference(s) in ignored paths (noise)[/dim]", highlight=False)
+        summary = Text(f"{indent}{len(noise)} difference(s) in ignored paths (noise)", style="dim")
+        console.print(summary, highlight=False)
     elif noise:
         console.print(f"{indent}noise ({len(noise)} difference(s) in ignored paths):", highlight=False)
         by_rule: dict[str, list[Finding]] = defaultdict(list)
@@ -212,7 +218,14 @@ def render_packages(
     for column in ("ecosystem", "name", "version", "arch", "layer", "source"):
         table.add_column(column, overflow="fold")
     for p in packages:
-        table.add_row(p.ecosystem, p.name, p.version, p.arch, "" if p.layer is None else str(p.layer), p.source)
+        table.add_row(
+            p.ecosystem,
+            printable(p.name),
+            printable(p.version),
+            printable(p.arch),
+            "" if p.layer is None else str(p.layer),
+            printable(p.source),
+        )
     console.print(table)
     for warning in warnings:
         console.print(f"warning: {warning}", highlight=False, markup=False)
@@ -225,6 +238,13 @@ def render_alerts(console: Console, alerts: Sequence[Any], redact: Callable[[str
     for a in alerts:
         status = "unknown (stopped while sending)" if a.status == "sending" else a.status
         table.add_row(
-            str(a.id), a.target, str(a.build_id), a.event, redact(a.route), status, str(a.attempts), a.last_error or ""
+            str(a.id),
+            a.target,
+            str(a.build_id),
+            a.event,
+            redact(a.route),
+            status,
+            str(a.attempts),
+            printable(a.last_error or ""),
         )
     console.print(table)

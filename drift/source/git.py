@@ -21,17 +21,23 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import git
-from git.exc import GitCommandError, GitCommandNotFound
+from git.exc import GitCommandError, GitCommandNotFound, UnsafeOptionError, UnsafeProtocolError
 
 from drift.errors import SourceError, UsageError
+from drift.process_owner import pid_gone
 from drift.source.location import display_repo, mirror_dirname, mirror_key, redact
 
 log = logging.getLogger(__name__)
+
+# Exports are named drift-source-<pid>-<random>: a killed run's are found and removed by the next.
+EXPORT_PREFIX = "drift-source-"
+STALE_EXPORT_AGE_S = 7 * 86400
 
 _FULL_SHA = re.compile(r"[0-9a-f]{40}")
 # What git accepts as an abbreviated object name: a ref of this shape may be a
@@ -180,12 +186,34 @@ class RepositoryCache:
             UsageError: `sha` is not a full commit SHA.
         """
         path = self.mirror(repo)
-        with tempfile.TemporaryDirectory(prefix="drift-source-") as scratch:
+        with tempfile.TemporaryDirectory(prefix=f"{EXPORT_PREFIX}{os.getpid()}-") as scratch:
             tree = Path(scratch)
             with _opened(path) as mirror:
                 _require_pinned(mirror, repo, sha, target)
                 _archive_into(mirror, repo, sha, tree)
             yield tree
+
+    @staticmethod
+    def remove_stale_exports(now: float | None = None) -> int:
+        """Delete the exports a killed drift left in the temp dir; returns how many went.
+
+        An export is named after the PID that made it: it is stale once that
+        process is gone, or, whatever its PID says (PIDs are reused), after a week.
+        """
+        now = time.time() if now is None else now
+        removed = 0
+        for export in Path(tempfile.gettempdir()).glob(f"{EXPORT_PREFIX}*"):
+            pid_text = export.name.removeprefix(EXPORT_PREFIX).partition("-")[0]
+            try:
+                age = now - export.lstat().st_mtime
+            except OSError:
+                continue
+            if not (age > STALE_EXPORT_AGE_S or (pid_text.isdigit() and pid_gone(int(pid_text)))):
+                continue
+            if export.is_dir() and not export.is_symlink():
+                shutil.rmtree(export, ignore_errors=True)
+                removed += 1
+        return removed
 
     def _clone(self, repo: str, path: Path) -> None:
         # A clone killed halfway must not look like a mirror to the next run:
@@ -204,6 +232,11 @@ class RepositoryCache:
             raise _unreachable(repo, exc) from exc
         except GitCommandNotFound as exc:
             raise SourceError("git is not installed or not on PATH; install git") from exc
+        except (UnsafeProtocolError, UnsafeOptionError):
+            raise SourceError(
+                f"repository {display_repo(repo)} uses a git transport that can run commands; drift refuses it: "
+                "track the repository by an https://, ssh:// or git@host:path URL"
+            ) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 

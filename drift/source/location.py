@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from drift.errors import UsageError
 
 # "https://...", "ssh://...", "file://...", "git://..." and any other scheme git may know.
 _SCHEME_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+# git's "transport::address" (ext::, fd::, a remote helper): ext:: runs a command of the URL's choosing.
+_TRANSPORT_ADDRESS = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 
 # What is left of a repository's name in its mirror directory: readable, filesystem-safe.
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9._-]+")
@@ -52,6 +55,11 @@ def normalize_repo(repo: str) -> str:
     """
     if not repo:
         raise UsageError("the repository is empty; give a git URL or the path of a local git repository")
+    if _TRANSPORT_ADDRESS.match(repo):
+        raise UsageError(
+            f"repository {redact_credentials(repo)!r} uses git's transport::address form, which can run "
+            "commands on this machine; give an https://, ssh://, git@host:path URL or a local path"
+        )
     if is_url(repo):
         return repo
     path = Path(repo).expanduser()
@@ -85,14 +93,8 @@ def mirror_dirname(key: str) -> str:
 
 
 def display_repo(repo: str) -> str:
-    """`repo` as it may appear in a message or a log: any password in the URL masked."""
-    if not _SCHEME_URL.match(repo):
-        return repo
-    parts = urlsplit(repo)
-    if parts.password is None:
-        return repo
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    """`repo` as it may appear in a message or a log: any password or token in the URL masked."""
+    return redact_credentials(repo)
 
 
 def redact(text: str, repo: str) -> str:
@@ -120,3 +122,26 @@ def _slug(key: str) -> str:
     readable = "-".join(names[-2:]) if len(names) >= 2 else "-".join([host, *names])
     slug = _SLUG_UNSAFE.sub("-", readable.lower()).strip("-.")[:_SLUG_MAX].strip("-.")
     return slug or "repo"
+
+
+# userinfo of a URL inside any text: "https://user:TOKEN@host" or "https://TOKEN@host".
+_URL_CREDENTIALS = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+_SECRET_QUERY = re.compile(r"(?P<key>[?&][^=&#\s]*(?:token|key|secret|password|passwd|auth)[^=&#\s]*=)[^&#\s]*", re.I)
+
+
+def _hide_userinfo(match: re.Match[str]) -> str:
+    scheme, userinfo = match["scheme"], match["userinfo"]
+    user, colon, _secret = userinfo.partition(":")
+    if colon:
+        return f"{scheme}{user}:***@"
+    # A lone user name is a token in https://TOKEN@host; ssh://git@host names a plain account.
+    return f"{scheme}***@" if scheme.lower().startswith("http") else match.group()
+
+
+def redact_credentials(text: str) -> str:
+    """`text` with the secrets of every URL in it hidden: passwords, tokens in the user part or the query.
+
+    The stored repository URL keeps its secret, since fetching needs it; what
+    is printed, reported or written into an error never does.
+    """
+    return _SECRET_QUERY.sub(lambda m: m["key"] + "***", _URL_CREDENTIALS.sub(_hide_userinfo, text))

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import platformdirs
 from alembic import command
@@ -17,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from drift.errors import StorageError, UsageError
@@ -44,7 +45,8 @@ def migrations_dir() -> Path:
 def _alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # ConfigParser reads "%" as interpolation: a URL with %3A or ?mode=... must stay literal.
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     config.attributes["engine"] = engine
     return config
 
@@ -91,20 +93,39 @@ class Database:
     def upgrade(self) -> bool:
         """Bring the schema to head; True when anything was applied."""
         try:
-            if self.current_revision() == self.head_revision():
+            current = self.current_revision()
+            if current == self.head_revision():
                 return False
+            self._refuse_newer(current)
             with self._migration_lock():
                 if self.current_revision() == self.head_revision():
                     return False  # another process migrated while we waited
                 # Alembic's env.py logs through logging; keep the user's terminal quiet.
                 logging.getLogger("alembic").setLevel(logging.WARNING)
                 command.upgrade(_alembic_config(self.engine), "head")
+        except OperationalError as exc:
+            raise self._operational(exc) from None
         except SQLAlchemyError as exc:
             raise StorageError(
                 f"cannot open or migrate database {self.engine.url!r}: {exc.__class__.__name__}: "
                 f"{str(exc).splitlines()[0]}"
             ) from None
         return True
+
+    def _refuse_newer(self, current: str | None) -> None:
+        """A database migrated by a newer drift has a schema this one does not know: never touch it."""
+        if current is None:
+            return
+        scripts = ScriptDirectory.from_config(_alembic_config(self.engine))
+        if current not in {script.revision for script in scripts.walk_revisions()}:
+            raise StorageError(
+                f"database {self.display_url} was written by a newer drift (schema revision {current}; this drift "
+                f"knows up to {scripts.get_current_head()}); upgrade drift to use it"
+            )
+
+    @property
+    def display_url(self) -> str:
+        return unquote(self.engine.url.render_as_string(hide_password=True))
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
@@ -136,11 +157,24 @@ class Database:
         try:
             yield session
             session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            raise self._operational(exc) from None
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+
+    def _operational(self, exc: OperationalError) -> StorageError:
+        """The database itself refused (read-only file, full disk, server gone): one line that says so."""
+        reason = str(exc.orig) if exc.orig is not None else str(exc)
+        if "readonly" in reason or "read-only" in reason:
+            return StorageError(
+                f"database {self.display_url} is read-only ({reason}); give drift a database it may write, "
+                "or use --db to point at another"
+            )
+        return StorageError(f"database {self.display_url} failed: {' '.join(reason.split())}")
 
     def dispose(self) -> None:
         self.engine.dispose()

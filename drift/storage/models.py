@@ -53,6 +53,36 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class LosslessText(TypeDecorator[str]):
+    """Text that may hold what is not Unicode: a file name's bytes that are not UTF-8 (surrogate escapes).
+
+    Valid text is stored as it is. A value with a lone surrogate, which neither
+    SQLite nor PostgreSQL can store, is stored as a marker and the hex of its
+    bytes; so is a value that starts with the marker. Reading gives back the
+    very same string, so paths compare exactly.
+    """
+
+    impl = Text
+    cache_ok = True
+    MARKER = "\x01hex:"
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(self.MARKER):
+            try:
+                value.encode("utf-8")
+                return value
+            except UnicodeEncodeError:
+                pass
+        return self.MARKER + value.encode("utf-8", "surrogatepass").hex()
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        if value is None or not value.startswith(self.MARKER):
+            return value
+        return bytes.fromhex(value[len(self.MARKER) :]).decode("utf-8", "surrogatepass")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -69,10 +99,10 @@ class TargetRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    repo: Mapped[str] = mapped_column(Text)
+    repo: Mapped[str] = mapped_column(LosslessText)
     commit: Mapped[str] = mapped_column(String(64))
-    dockerfile: Mapped[str] = mapped_column(Text, default="Dockerfile")
-    context: Mapped[str] = mapped_column(Text, default=".")
+    dockerfile: Mapped[str] = mapped_column(LosslessText, default="Dockerfile")
+    context: Mapped[str] = mapped_column(LosslessText, default=".")
     build_args: Mapped[dict[str, Any]] = mapped_column(default=dict)
     stage: Mapped[str | None] = mapped_column(String(200))
     platform: Mapped[str | None] = mapped_column(String(100))
@@ -125,13 +155,13 @@ class BuildRow(Base):
     storage_driver: Mapped[str | None] = mapped_column(String(100))
     # The build this one was judged against (None for baseline, failed, error).
     compared_to_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id", ondelete="SET NULL"))
-    error: Mapped[str | None] = mapped_column(Text)
-    failed_step: Mapped[str | None] = mapped_column(Text)
-    log_tail: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(LosslessText)
+    failed_step: Mapped[str | None] = mapped_column(LosslessText)
+    log_tail: Mapped[str | None] = mapped_column(LosslessText)
     # How many of the image's first layers the final stage inherited from its base image.
     base_layer_count: Mapped[int | None] = mapped_column(Integer)
     # The Dockerfile at the pinned commit, and the unpinned inputs found in it.
-    dockerfile_text: Mapped[str | None] = mapped_column(Text)
+    dockerfile_text: Mapped[str | None] = mapped_column(LosslessText)
     risks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # The package manifest of the final filesystem, shared by every build that has the same one.
     package_set_id: Mapped[int | None] = mapped_column(ForeignKey("package_sets.id"), index=True)
@@ -168,14 +198,14 @@ class LayerFileRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     content_id: Mapped[int] = mapped_column(ForeignKey("layer_contents.id", ondelete="CASCADE"))
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(LosslessText)
     type: Mapped[str] = mapped_column(String(10))
     mode: Mapped[int] = mapped_column(Integer)
     uid: Mapped[int] = mapped_column(Integer)
     gid: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    link_target: Mapped[str] = mapped_column(Text)
+    link_target: Mapped[str] = mapped_column(LosslessText)
 
 
 class BuildLayerRow(Base):
@@ -187,7 +217,7 @@ class BuildLayerRow(Base):
     index: Mapped[int] = mapped_column(Integer, primary_key=True)
     diff_id: Mapped[str] = mapped_column(String(80))
     size: Mapped[int] = mapped_column(Integer)
-    instruction: Mapped[str] = mapped_column(Text)
+    instruction: Mapped[str] = mapped_column(LosslessText)
     content_id: Mapped[int] = mapped_column(ForeignKey("layer_contents.id"), index=True)
 
     content: Mapped[LayerContentRow] = relationship()
@@ -202,16 +232,16 @@ class FindingRow(Base):
     build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     layer: Mapped[int | None] = mapped_column(Integer)
-    instruction: Mapped[str] = mapped_column(Text)
-    subject: Mapped[str] = mapped_column(Text)
+    instruction: Mapped[str] = mapped_column(LosslessText)
+    subject: Mapped[str] = mapped_column(LosslessText)
     change: Mapped[str] = mapped_column(String(20))
-    before: Mapped[str] = mapped_column(Text)
-    after: Mapped[str] = mapped_column(Text)
+    before: Mapped[str] = mapped_column(LosslessText)
+    after: Mapped[str] = mapped_column(LosslessText)
     cause: Mapped[str] = mapped_column(String(30))
     ignored: Mapped[bool] = mapped_column(Boolean)
     new: Mapped[bool] = mapped_column(Boolean)
     # The ignore rule that made the difference noise ("default: /var/log", "learned: ...").
-    ignored_by: Mapped[str | None] = mapped_column(Text)
+    ignored_by: Mapped[str | None] = mapped_column(LosslessText)
     # The id of the static risk that predicted this finding, when one did.
     risk: Mapped[str | None] = mapped_column(String(20))
     ecosystem: Mapped[str | None] = mapped_column(String(20))
@@ -256,7 +286,7 @@ class LearnedNoiseRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
     fingerprint: Mapped[str] = mapped_column(String(80))
-    path: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(LosslessText)
     first_build_id: Mapped[int] = mapped_column(Integer)
     second_build_id: Mapped[int] = mapped_column(Integer)
     learned_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -281,11 +311,11 @@ class PackageRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     set_id: Mapped[int] = mapped_column(ForeignKey("package_sets.id", ondelete="CASCADE"))
     ecosystem: Mapped[str] = mapped_column(String(20))
-    name: Mapped[str] = mapped_column(Text)
-    version: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(LosslessText)
+    version: Mapped[str] = mapped_column(LosslessText)
     arch: Mapped[str] = mapped_column(String(40))
-    purl: Mapped[str] = mapped_column(Text)
-    source: Mapped[str] = mapped_column(Text)
+    purl: Mapped[str] = mapped_column(LosslessText)
+    source: Mapped[str] = mapped_column(LosslessText)
     layer: Mapped[int | None] = mapped_column(Integer)
 
 
@@ -313,10 +343,22 @@ class AlertRow(Base):
     route: Mapped[str] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
-    # pending | sent
+    # pending | sending | sent
     status: Mapped[str] = mapped_column(String(10), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Who is sending it ("host:pid:nonce") and since when: a claim whose holder died is taken over.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column()
+
+
+class InstallationRow(Base):
+    """This database's identity: a random id that labels the images it makes in a shared engine."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from drift.storage.models import (
     BuildLayerRow,
     BuildRow,
     FindingRow,
+    InstallationRow,
     LayerContentRow,
     LayerFileRow,
     LearnedNoiseRow,
@@ -44,6 +46,19 @@ from drift.values import (
     TargetSpec,
     Verdict,
 )
+
+# --- this installation ---------------------------------------------------------
+
+
+def installation_id(session: Session) -> str:
+    """The random id of this database, made by its migration: it labels the images drift makes."""
+    found = session.scalar(select(InstallationRow.id).order_by(InstallationRow.created_at).limit(1))
+    if found is None:  # the row was deleted by hand: make a new identity
+        found = uuid.uuid4().hex
+        session.add(InstallationRow(id=found))
+        session.flush()
+    return found
+
 
 # --- targets -----------------------------------------------------------------
 
@@ -255,20 +270,26 @@ def _save_layers(session: Session, build_id: int, layers: Sequence[LayerRecord])
     for layer in layers:
         if layer.normalized_digest in known:
             continue
-        content = LayerContentRow(
+        content_id = _insert_once(
+            session,
+            LayerContentRow,
+            LayerContentRow.normalized_digest,
             normalized_digest=layer.normalized_digest,
             file_count=len(layer.entries),
             content_size=sum(entry.size for entry in layer.entries),
         )
-        session.add(content)
-        session.flush()
-        known[layer.normalized_digest] = content.id
+        if content_id is None:  # another worker stored the same content just now
+            known[layer.normalized_digest] = session.scalars(
+                select(LayerContentRow.id).where(LayerContentRow.normalized_digest == layer.normalized_digest)
+            ).one()
+            continue
+        known[layer.normalized_digest] = content_id
         if layer.entries:
             session.execute(
                 insert(LayerFileRow),
                 [
                     {
-                        "content_id": content.id,
+                        "content_id": content_id,
                         "path": e.path,
                         "type": e.type.value,
                         "mode": e.mode,
@@ -313,14 +334,14 @@ def _save_packages(session: Session, packages: Sequence[Package]) -> int | None:
     existing = session.scalar(select(PackageSetRow.id).where(PackageSetRow.digest == digest))
     if existing is not None:
         return existing
-    package_set = PackageSetRow(digest=digest, package_count=len(ordered))
-    session.add(package_set)
-    session.flush()
+    set_id = _insert_once(session, PackageSetRow, PackageSetRow.digest, digest=digest, package_count=len(ordered))
+    if set_id is None:  # another worker stored the same package set just now
+        return session.scalars(select(PackageSetRow.id).where(PackageSetRow.digest == digest)).one()
     session.execute(
         insert(PackageRow),
         [
             {
-                "set_id": package_set.id,
+                "set_id": set_id,
                 "ecosystem": p.ecosystem,
                 "name": p.name,
                 "version": p.version,
@@ -332,7 +353,21 @@ def _save_packages(session: Session, packages: Sequence[Package]) -> int | None:
             for p in ordered
         ],
     )
-    return package_set.id
+    return set_id
+
+
+def _insert_once(session: Session, model: type[Any], key: Any, **values: Any) -> int | None:
+    """Insert a content-addressed row unless its key is stored already; the new id, or None when it was.
+
+    One statement (INSERT ... ON CONFLICT DO NOTHING) on SQLite and PostgreSQL
+    alike, so two workers storing the same content at once never collide: the
+    second waits for the first's transaction and then inserts nothing.
+    """
+    dialect = session.get_bind().dialect.name
+    statement: Any = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(model).values(**values)
+    statement = statement.on_conflict_do_nothing(index_elements=[key]).returning(model.id)
+    inserted: int | None = session.scalar(statement)
+    return inserted
 
 
 def load_packages(session: Session, build_id: int) -> tuple[Package, ...]:
@@ -680,14 +715,20 @@ def lease_holder(session: Session, target: str) -> str | None:
     return session.scalar(select(LeaseRow.owner).where(LeaseRow.target_id == target_id))
 
 
-def renew_lease(session: Session, target: str, owner: str, ttl: timedelta, build_id: int | None) -> None:
+def renew_lease(session: Session, target: str, owner: str, ttl: timedelta, build_id: int | None) -> bool:
+    """Extend `owner`'s lease; False when `owner` no longer holds it (it expired and another took it)."""
     target_id = _target_row(session, target).id
     now = utcnow()
-    session.execute(
+    renewed = session.execute(
         update(LeaseRow).where(LeaseRow.target_id == target_id, LeaseRow.owner == owner).values(expires_at=now + ttl)
     )
     if build_id is not None:
         session.execute(update(BuildRow).where(BuildRow.id == build_id).values(heartbeat_at=now))
+    return bool(renewed.rowcount)  # type: ignore[attr-defined]
+
+
+def set_build_error(session: Session, build_id: int, error: str) -> None:
+    session.execute(update(BuildRow).where(BuildRow.id == build_id).values(error=error))
 
 
 def release_lease(session: Session, target: str, owner: str) -> None:
@@ -864,27 +905,24 @@ def alert_routes(session: Session, target: str) -> list[str]:
 def enqueue_alert(session: Session, build_id: int, event: str, route: str, title: str, body: str) -> bool:
     """Put an alert in the outbox once: a second call for the same build, event and route does nothing."""
     build = session.get_one(BuildRow, build_id)
-    exists = session.scalar(
-        select(func.count())
-        .select_from(AlertRow)
-        .where(AlertRow.build_id == build_id, AlertRow.event == event, AlertRow.route == route)
+    now = utcnow()
+    dialect = session.get_bind().dialect.name
+    statement: Any = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(AlertRow).values(
+        build_id=build_id,
+        target_id=build.target_id,
+        event=event,
+        route=route,
+        title=title,
+        body=body,
+        status="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
     )
-    if exists:
-        return False
-    session.add(
-        AlertRow(
-            build_id=build_id,
-            target_id=build.target_id,
-            event=event,
-            route=route,
-            title=title,
-            body=body,
-            status="pending",
-            attempts=0,
-        )
-    )
-    session.flush()
-    return True
+    statement = statement.on_conflict_do_nothing(
+        index_elements=[AlertRow.build_id, AlertRow.event, AlertRow.route]
+    ).returning(AlertRow.id)
+    return session.scalar(statement) is not None
 
 
 def _pending(row: AlertRow, target: str) -> PendingAlert:
@@ -913,10 +951,31 @@ def alerts(session: Session, *, pending_only: bool = False, due_at: datetime | N
     return [_pending(row, name) for row, name in session.execute(query.order_by(AlertRow.id))]
 
 
-def claim_alert(session: Session, alert_id: int) -> bool:
-    """Mark an alert as being sent, atomically, so two processes never both send it."""
+def claim_alert(session: Session, alert_id: int, owner: str) -> bool:
+    """Mark an alert as being sent by `owner`, atomically, so two processes never both send it."""
     result = session.execute(
-        update(AlertRow).where(AlertRow.id == alert_id, AlertRow.status == "pending").values(status="sending")
+        update(AlertRow)
+        .where(AlertRow.id == alert_id, AlertRow.status == "pending")
+        .values(status="sending", claimed_by=owner, claimed_at=utcnow())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def alert_claims(session: Session) -> list[tuple[int, str | None, datetime | None]]:
+    """(alert id, claimed by, claimed at) of every alert some process was sending."""
+    rows = session.execute(
+        select(AlertRow.id, AlertRow.claimed_by, AlertRow.claimed_at).where(AlertRow.status == "sending")
+    )
+    return [(i, owner, at) for i, owner, at in rows]
+
+
+def release_alert_claim(session: Session, alert_id: int, claimed_by: str | None) -> bool:
+    """Put an alert whose sender died back in the outbox; False if its claim changed meanwhile."""
+    owner_matches = AlertRow.claimed_by.is_(None) if claimed_by is None else AlertRow.claimed_by == claimed_by
+    result = session.execute(
+        update(AlertRow)
+        .where(AlertRow.id == alert_id, AlertRow.status == "sending", owner_matches)
+        .values(status="pending", claimed_by=None, claimed_at=None, next_attempt_at=utcnow())
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

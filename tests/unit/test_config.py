@@ -320,10 +320,10 @@ def test_a_duplicate_name_points_at_the_second_header_and_names_the_first() -> N
             id="bad-cron",
         ),
         pytest.param(
-            WEB + 'schedule = "0 0 3 * * *"\n',
+            WEB + 'schedule = "0 0 30 2 *"\n',
             5,
-            ["is not a cron expression; write five fields"],
-            id="six-field-cron",
+            ["schedule '0 0 30 2 *' never fires", "February 30th"],
+            id="cron-that-never-fires",
         ),
         pytest.param(WEB + 'schedule = "@reboot"\n', 5, ["schedule '@reboot' is not a cron expression"], id="reboot"),
         pytest.param(

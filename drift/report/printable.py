@@ -1,0 +1,81 @@
+"""Untrusted text made safe to print: file names, build logs and Dockerfile lines come from other people.
+
+A path in a layer tar is bytes; drift keeps the bytes that are not UTF-8 as
+surrogate escapes (`\\udcff` for the byte 0xff), so nothing is lost and paths
+compare exactly. For people, those bytes are shown as `\\xff`, and so are the
+control characters that would otherwise move the cursor, clear the screen or
+set the terminal's title (`\\x1b`), and the bidirectional overrides that make
+text read differently from what it is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from drift.source.location import redact_credentials
+from drift.values import BuildSummary, Finding, TargetSpec
+
+# C0 controls, DEL, C1 controls, lone surrogates (the undecodable bytes), bidi overrides and isolates.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE_IN_BLOCK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """One line of untrusted text, with every control character and undecodable byte escaped."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def printable_block(text: str) -> str:
+    """Several lines of untrusted text (a build log): newlines and tabs kept, everything else escaped."""
+    return _UNPRINTABLE_IN_BLOCK.sub(_escape, text)
+
+
+def printable_finding(finding: Finding) -> Finding:
+    return replace(
+        finding,
+        instruction=printable(finding.instruction),
+        subject=printable(finding.subject),
+        before=printable(finding.before),
+        after=printable(finding.after),
+        ignored_by=printable(finding.ignored_by),
+    )
+
+
+def printable_build(build: BuildSummary) -> BuildSummary:
+    """A recorded build as people may see it: every text escaped, every URL without its secret."""
+
+    def line(text: str | None) -> str | None:
+        return None if text is None else printable(redact_credentials(text))
+
+    return replace(
+        build,
+        error=line(build.error),
+        failed_step=line(build.failed_step),
+        log_tail=None if build.log_tail is None else printable_block(redact_credentials(build.log_tail)),
+        findings=tuple(printable_finding(f) for f in build.findings),
+        base_images=tuple(replace(b, reference=printable(b.reference)) for b in build.base_images),
+        engine_host=line(build.engine_host),
+    )
+
+
+def printable_spec(spec: TargetSpec) -> TargetSpec:
+    """A target as people may see it: the repository URL without its credentials, alert routes redacted."""
+    from drift.alerts.deliver import redact
+
+    return replace(
+        spec,
+        repo=printable(redact_credentials(spec.repo)),
+        dockerfile=printable(spec.dockerfile),
+        context=printable(spec.context),
+        alerts=tuple(redact(route) for route in spec.alerts),
+    )

@@ -82,3 +82,69 @@ def test_pull_never_with_a_missing_base_image_is_an_error(drift, make_repo) -> N
     result = drift("run", "orphan")
     assert_one_line_error(result, "base image drift-test/not-in-the-engine:1 is not in the engine")
     assert drift.rows("select status, verdict from builds") == [("error", "error")]
+
+
+def test_a_database_of_a_newer_drift_is_refused_untouched(drift, tmp_path) -> None:
+    import sqlite3
+
+    assert drift("targets").code == 0
+    with sqlite3.connect(drift.db_path) as connection:
+        connection.execute("update alembic_version set version_num = '0999'")
+    assert_one_line_error(drift("targets"), "written by a newer drift", "schema revision 0999", "upgrade drift")
+    assert_one_line_error(drift("db", "upgrade"), "written by a newer drift")
+    assert drift.rows("select version_num from alembic_version") == [("0999",)]
+
+
+def test_a_read_only_database_is_one_line(drift, make_repo) -> None:
+    assert drift("targets").code == 0
+    read_only = f"sqlite:///file:{drift.db_path}?mode=ro&uri=true"
+    repo = make_repo("reproducible")
+    result = drift("--db", read_only, "track", "ro", "--repo", str(repo.path), "--commit", "main")
+    assert_one_line_error(result, "is read-only", "--db")
+    assert drift("--db", read_only, "targets").code == 0  # reading works
+    assert drift.rows("select count(*) from targets") == [(0,)]
+
+
+def test_hostile_repository_urls_and_values_are_refused_with_one_line(drift, make_repo) -> None:
+    repo = make_repo("reproducible")
+    assert_one_line_error(
+        drift("track", "x", "--repo", "ext::sh -c touch% /tmp/drift-pwned", "--commit", "main"),
+        "transport::address",
+    )
+    assert_one_line_error(
+        drift("track", "x", "--repo", str(repo.path), "--commit", "main", "--timeout", "99999999999999999999h"),
+        "timeout",
+        "maximum",
+    )
+    assert_one_line_error(drift("track", "x\n", "--repo", str(repo.path), "--commit", "main"), "target name")
+    assert_one_line_error(
+        drift("track", "x", "--repo", str(repo.path), "--commit", "main", "--schedule", "0 0 30 2 *"),
+        "never fires",
+    )
+    assert_one_line_error(drift("gc", "--keep-days", "99999999"), "--keep-days 99999999")
+    assert drift.rows("select count(*) from targets") == [(0,)]
+
+
+def test_a_schedule_that_never_fires_in_drift_toml(drift, make_repo, tmp_path) -> None:
+    repo = make_repo("reproducible")
+    config = tmp_path / "drift.toml"
+    config.write_text(f'[[target]]\nname = "feb"\nrepo = "{repo.path}"\ncommit = "main"\nschedule = "0 0 30 2 *"\n')
+    assert_one_line_error(drift("run", "--config", str(config)), "drift.toml:5", "never fires")
+    assert drift.rows("select count(*) from targets") == [(0,)]
+
+
+def test_credentials_in_a_repository_url_are_never_printed(drift) -> None:
+    url = "https://ci-bot:TOPSECRET@127.0.0.1:9/team/app.git"
+    result = drift("track", "app", "--repo", url, "--commit", "main")
+    assert_one_line_error(result, "cannot reach repository https://ci-bot:***@127.0.0.1:9/team/app.git")
+    assert "TOPSECRET" not in result.stdout + result.stderr
+    token_only = drift("track", "app", "--repo", "https://TOPSECRET@127.0.0.1:9/x.git", "--commit", "main")
+    assert token_only.code == 2 and "TOPSECRET" not in token_only.stderr
+
+
+def test_alert_routes_are_shown_without_their_secrets(drift) -> None:
+    route = "json://hook:TOPSECRET@127.0.0.1:9/path?+X-Api-Key=TOPSECRET2"
+    result = drift("alerts", "test", route)
+    assert result.code == 2
+    assert "TOPSECRET" not in result.stdout + result.stderr
+    assert "json://hook:***@127.0.0.1:9/path" in result.stderr

@@ -270,6 +270,9 @@ def check_target(
         progress.step(spec.name, "reading image")
         image = read_image(engine.api, built.image_id, default_catalogers())
         engine.remove_older_images(spec.name, installation, keep=context.keep_images)
+        progress.step(spec.name, "comparing")
+        recorded = _Recorded(build_id, fingerprint, dockerfile_text, image, tuple(bases), inherited, builder)
+        return _judge_and_record(db, spec, recorded, learn_from)
     except BuildFailed as failure:
         clean_up()
         with db.session() as session:
@@ -318,10 +321,27 @@ def check_target(
             store.finish_build(session, build_id, status="error", verdict=Verdict.ERROR, builder=builder, error=reason)
         return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), reason)
 
-    progress.step(spec.name, "comparing")
-    source = _explain_source(spec, dockerfile_text, image, bases)
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """What a finished build left to judge: its row, its image, what it was built from and by."""
+
+    build_id: int
+    fingerprint: str
+    dockerfile_text: str
+    image: ImageRecord
+    bases: tuple[BaseImage, ...]
+    inherited: int
+    builder: BuilderInfo | None
+
+
+def _judge_and_record(db: Database, spec: TargetSpec, recorded: _Recorded, learn_from: int | None) -> CheckOutcome:
+    """Compare a built image with its source's baseline and record the build, its verdict and findings."""
+    build_id, fingerprint, builder = recorded.build_id, recorded.fingerprint, recorded.builder
+    source = _explain_source(spec, recorded.dockerfile_text, recorded.image, recorded.bases)
     image = source.image
-    output = BuildOutput(image=image, base_images=tuple(bases), base_layer_count=inherited, builder=builder)
+    output = BuildOutput(
+        image=image, base_images=recorded.bases, base_layer_count=recorded.inherited, builder=builder
+    )
     learned: list[str] = []
     with db.session() as session:
         if learn_from is not None:
@@ -349,8 +369,8 @@ def check_target(
             image=image,
             compared_to=baseline_id,
             findings=findings,
-            base_images=bases,
-            dockerfile_text=dockerfile_text,
+            base_images=recorded.bases,
+            dockerfile_text=recorded.dockerfile_text,
             risks=[_risk_document(risk) for risk in source.risks],
         )
     return CheckOutcome(spec.name, build_id, verdict, tuple(findings), learned=tuple(learned))

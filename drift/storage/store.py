@@ -583,7 +583,7 @@ def finding_keys(session: Session, build_id: int) -> set[tuple[str, int | None, 
         select(FindingRow.kind, FindingRow.layer, FindingRow.subject, FindingRow.change, FindingRow.after).where(
             FindingRow.build_id == build_id
         )
-    ).tuples()
+    )
     return set(rows)
 
 

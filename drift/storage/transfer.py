@@ -3,11 +3,11 @@ start on SQLite and move to PostgreSQL."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Integer, delete, func, insert, select, text
 
 from drift.errors import UsageError
 from drift.storage.database import Database
-from drift.storage.models import Base, TargetRow
+from drift.storage.models import Base, InstallationRow, TargetRow
 
 BATCH = 2000
 
@@ -24,6 +24,9 @@ def copy_history(source: Database, destination: Database) -> dict[str, int]:
     counts: dict[str, int] = {}
     with source.engine.connect() as reader, destination.engine.begin() as writer:
         for table in Base.metadata.sorted_tables:
+            if table.name == InstallationRow.__tablename__:
+                # The identity moves with the history: the images it labelled stay this installation's.
+                writer.execute(delete(table))
             order = [column for column in table.primary_key.columns]
             result = reader.execution_options(yield_per=BATCH).execute(select(table).order_by(*order))
             copied = 0
@@ -35,7 +38,7 @@ def copy_history(source: Database, destination: Database) -> dict[str, int]:
             # Rows came with their ids: move each id sequence past them.
             for table in Base.metadata.sorted_tables:
                 id_column = table.columns.get("id")
-                if id_column is None or not id_column.autoincrement:
+                if id_column is None or not isinstance(id_column.type, Integer):
                     continue
                 writer.execute(
                     text(

@@ -160,3 +160,84 @@ def test_two_installations_on_one_engine_keep_their_own_images(drift, make_repo,
             api.inspect_image(mine)  # this installation's older image went
     finally:
         _remove_images_of(other)
+
+
+def test_one_targets_unexpected_exception_is_its_error_and_the_night_goes_on(  # type: ignore[no-untyped-def]
+    drift, make_repo, monkeypatch
+) -> None:
+    """A bug that only one target's data triggers (injected here) is that target's `error`; the other
+    targets are checked, the summary printed and their alerts sent."""
+    import socket
+
+    from pytest_httpserver import HTTPServer
+    from typer.testing import CliRunner
+
+    from drift import check
+    from drift.cli import app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    receiver = HTTPServer(host="127.0.0.1", port=port)
+    receiver.expect_request("/hook", method="POST").respond_with_data("ok")
+    receiver.start()
+    try:
+        drift.track("boom", make_repo("reproducible"))
+        drift.track("dated", make_repo("build-date"))
+        assert drift("run", "--min-free", "0").code == 0
+
+        real = check._explain_source
+
+        def explode_for_boom(spec, *args):  # type: ignore[no-untyped-def]
+            if spec.name == "boom":
+                raise RuntimeError("an odd image broke drift")
+            return real(spec, *args)
+
+        monkeypatch.setattr(check, "_explain_source", explode_for_boom)
+        env = {
+            "DRIFT_DB": drift.db_url,
+            "DRIFT_CACHE_DIR": str(drift.cache_dir),
+            "DRIFT_ALERT_URLS": f"json://127.0.0.1:{port}/hook",
+        }
+        result = CliRunner().invoke(app, ["run", "--min-free", "0"], env=env)
+        assert result.exit_code == 2, result.output
+        assert "checked 2 target(s): 1 drifted, 1 error" in result.output
+        assert "an odd image broke drift" in result.output
+        rows = drift.rows(
+            "select t.name, b.status, b.verdict, b.error from builds b join targets t on t.id = b.target_id"
+        )
+        boom = [row for row in rows if row[0] == "boom"][-1]
+        assert boom[1:3] == ("error", "error") and "RuntimeError: an odd image broke drift" in boom[3]
+        assert [row[2] for row in rows if row[0] == "dated"] == ["baseline", "drifted"]
+        assert len(receiver.log) == 1 and "dated drifted" in receiver.log[0][0].get_data(as_text=True)
+    finally:
+        receiver.clear()
+        receiver.stop()
+
+
+def test_an_unreachable_repository_in_drift_toml_does_not_stop_the_others(drift, make_repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    good = make_repo("reproducible")
+    config = tmp_path / "drift.toml"
+    config.write_text(
+        '[defaults]\npull = "never"\n\n'
+        f'[[target]]\nname = "first"\nrepo = "{good.path}"\ncommit = "main"\n\n'
+        '[[target]]\nname = "gone"\nrepo = "https://ci:TOPSECRET@127.0.0.1:9/team/gone.git"\ncommit = "main"\n\n'
+        f'[[target]]\nname = "last"\nrepo = "{good.path}"\ncommit = "main"\n'
+    )
+    result = drift("run", "--config", str(config), "--min-free", "0")
+    assert result.code == 2, result.stdout + result.stderr
+    assert "unreachable tonight (checked as errors): gone" in result.stdout
+    rows = drift.rows("select t.name, b.verdict, b.error from builds b join targets t on t.id = b.target_id")
+    assert sorted((name, verdict) for name, verdict, _error in rows) == [
+        ("first", "baseline"),
+        ("gone", "error"),
+        ("last", "baseline"),
+    ]
+    [gone_error] = [error for name, _verdict, error in rows if name == "gone"]
+    assert "cannot reach repository https://ci:***@127.0.0.1:9/team/gone.git" in gone_error
+    # The secret stays where the fetch needs it, and nowhere people look.
+    for args in (("targets",), ("targets", "--format", "json"), ("report", "--format", "json"), ("report",)):
+        shown = drift(*args)
+        assert shown.code == 0, shown.stderr
+        assert "TOPSECRET" not in shown.stdout + shown.stderr, args
+    assert "TOPSECRET" not in result.stdout + result.stderr

@@ -257,7 +257,9 @@ def targets_command(ctx: typer.Context, format: Annotated[Format, typer.Option("
         documents = [
             {
                 **_spec_document(spec),
-                "next_run": next_slot(spec.schedule, now).isoformat(timespec="seconds"),
+                "next_run": next_run.isoformat(timespec="seconds")
+                if (next_run := next_slot(spec.schedule, now))
+                else None,
                 "latest": build_document(latest) if latest else None,
             }
             for spec, latest in rows

@@ -147,6 +147,8 @@ def _select(db: Database, names: Sequence[str], options: RunOptions) -> list[tup
     selected: list[tuple[TargetSpec, datetime | None]] = []
     for spec in specs:
         slot = current_slot(spec.schedule, now) if options.due else None
+        if options.due and slot is None:
+            continue  # a schedule that never fires (an older drift accepted such) is never due
         if slot is not None:
             with db.session() as session:
                 if store.built_for_slot(session, spec.name, slot):

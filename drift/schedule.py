@@ -6,7 +6,7 @@ import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 
-from croniter import CroniterBadDateError, croniter
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from drift.errors import UsageError
 
@@ -42,16 +42,27 @@ def check_schedule(expression: str) -> str:
     return normalized
 
 
-def current_slot(expression: str, now: datetime) -> datetime:
-    """The latest slot of the schedule at or before `now`."""
+def current_slot(expression: str, now: datetime) -> datetime | None:
+    """The latest slot of the schedule at or before `now`; None for a schedule that never fires.
+
+    Such a schedule is refused at `track`, but a database of an older drift may hold one.
+    """
     # croniter's get_prev is strictly before its start: start a second later
     # so that a build started exactly on the slot belongs to it.
-    return croniter(expression, now + timedelta(seconds=1)).get_prev(datetime)
+    try:
+        slot: datetime = croniter(expression, now + timedelta(seconds=1)).get_prev(datetime)
+    except (CroniterBadDateError, CroniterBadCronError, ValueError):
+        return None
+    return slot
 
 
-def next_slot(expression: str, now: datetime) -> datetime:
-    """The first slot of the schedule after `now`."""
-    return croniter(expression, now).get_next(datetime)
+def next_slot(expression: str, now: datetime) -> datetime | None:
+    """The first slot of the schedule after `now`; None for a schedule that never fires."""
+    try:
+        slot: datetime = croniter(expression, now).get_next(datetime)
+    except (CroniterBadDateError, CroniterBadCronError, ValueError):
+        return None
+    return slot
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -64,7 +64,8 @@ def serve(
         now = options.now()
         with db.session() as session:
             specs = store.list_targets(session)
-        wake = min((next_slot(spec.schedule, now) for spec in specs), default=now + MAX_SLEEP)
+        slots = [slot for spec in specs if (slot := next_slot(spec.schedule, now)) is not None]
+        wake = min(slots, default=now + MAX_SLEEP)
         wait = min(max(wake - now, timedelta(seconds=0.5)), MAX_SLEEP)
         if specs:
             log(f"next slot at {wake.isoformat(timespec='seconds')}")

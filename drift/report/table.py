@@ -130,7 +130,7 @@ def render_outcome(console: Console, build: BuildSummary, *, show_noise: bool = 
 def render_targets(
     console: Console,
     rows: Sequence[tuple[TargetSpec, BuildSummary | None]],
-    next_runs: Mapping[str, datetime],
+    next_runs: Mapping[str, datetime | None],
 ) -> None:
     table = Table(title="tracked targets")
     for column in ("name", "repo", "commit", "dockerfile", "schedule", "latest", "last run", "next run"):

@@ -148,3 +148,39 @@ def test_alert_routes_are_shown_without_their_secrets(drift) -> None:
     assert result.code == 2
     assert "TOPSECRET" not in result.stdout + result.stderr
     assert "json://hook:***@127.0.0.1:9/path" in result.stderr
+
+
+def test_a_stored_schedule_that_never_fires_is_never_due(drift, make_repo) -> None:
+    """A database of an older drift may hold such a schedule: listing and due runs go on."""
+    import sqlite3
+
+    drift.track("feb", make_repo("reproducible"))
+    with sqlite3.connect(drift.db_path) as connection:
+        connection.execute("update targets set schedule = '0 0 30 2 *'")
+    listed = drift("targets", "--format", "json")
+    assert listed.code == 0, listed.stderr
+    assert listed.json()["targets"][0]["next_run"] is None
+    assert drift("targets").code == 0
+    due = drift("run", "--due")
+    assert due.code == 0 and "nothing to check" in due.stderr
+    assert drift.rows("select count(*) from builds") == [(0,)]
+
+
+def test_alert_routes_in_the_outbox_are_listed_without_their_secrets(drift, make_repo) -> None:
+    from drift.storage import store
+    from drift.storage.database import Database
+    from drift.values import Verdict
+
+    route = "json://hook:TOPSECRET@127.0.0.1:9/path?+X-Api-Key=TOPSECRET2"
+    drift.track("app", make_repo("reproducible"), "--alert", route)
+    db = Database(drift.db_url)
+    with db.session() as session:
+        build = store.start_build(session, "app", "fp", "a" * 40)
+        store.finish_build(session, build, status="failed", verdict=Verdict.BROKEN, error="x")
+        store.enqueue_alert(session, build, "broken", route, "app broken", "body")
+    db.dispose()
+    for args in (("alerts", "list"), ("alerts", "list", "--format", "json"), ("targets", "--format", "json")):
+        shown = drift(*args)
+        assert shown.code == 0, shown.stderr
+        assert "TOPSECRET" not in shown.stdout, args
+    assert "json://hook:****@127.0.0.1:9/path" in drift("alerts", "list", "--format", "json").stdout

@@ -443,6 +443,10 @@ def _print_run(db: Database, result: RunResult, quiet: bool) -> None:
         if not quiet and not result.skipped:
             err.print("nothing to check: no targets are tracked, or none is due")
         return
+    for outcome in outcomes:
+        if not outcome.build_id:  # the error could not even be recorded (the database is away)
+            out.print(f"{outcome.target}: error (not recorded)")
+    outcomes = tuple(outcome for outcome in outcomes if outcome.build_id)
     with db.session() as session:
         builds = [printable_build(store.get_build(session, outcome.build_id)) for outcome in outcomes]
     for outcome, build in zip(outcomes, builds, strict=True):
@@ -457,7 +461,7 @@ def _print_run(db: Database, result: RunResult, quiet: bool) -> None:
                 + (" ..." if len(outcome.learned) > 5 else ""),
                 highlight=False,
             )
-    final = [o for o in outcomes if not o.superseded]
+    final = [o for o in result.outcomes if not o.superseded]
     counts = Counter(o.verdict.value for o in final)
     summary = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
     out.print(f"checked {len(final)} target(s): {summary}", highlight=False)

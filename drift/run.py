@@ -259,17 +259,31 @@ def run(
             except Exception as exc:  # it expires by itself within LEASE_TTL
                 log.warning("cannot release the lease of %s: %s", spec.name, exc)
 
+    def guarded(spec: TargetSpec, slot: datetime | None) -> None:
+        """One target's trouble (its lease, its database rows) never stops the night for the others."""
+        try:
+            one(spec, slot)
+        except Exception as exc:
+            log.exception("checking %s failed outside its build", spec.name)
+            message = f"internal error while checking {spec.name}: {exc.__class__.__name__}: {exc} (a bug in drift)"
+            try:
+                outcome = record_error(db, spec, message, slot)
+            except Exception:  # the database itself is away: say so in the run's result all the same
+                outcome = CheckOutcome(spec.name, 0, Verdict.ERROR, (), message)
+            with lock:
+                outcomes.append(outcome)
+
     if options.jobs <= 1:
         for spec, slot in selected:
-            one(spec, slot)
+            guarded(spec, slot)
     else:
         # The pool keeps one docker-py client per thread and engine: they are not shared between threads.
         with ThreadPoolExecutor(max_workers=options.jobs, thread_name_prefix="drift-build") as workers:
-            for future in [workers.submit(one, spec, slot) for spec, slot in selected]:
+            for future in [workers.submit(guarded, spec, slot) for spec, slot in selected]:
                 future.result()
     order = {spec.name: index for index, (spec, _slot) in enumerate(selected)}
     outcomes.sort(key=lambda o: (order.get(o.target, 0), o.build_id))
-    queue_alerts(db, [o.build_id for o in outcomes if not o.superseded and not o.interrupted])
+    queue_alerts(db, [o.build_id for o in outcomes if o.build_id and not o.superseded and not o.interrupted])
     delivery = deliver_pending(db, respect_backoff=options.alert_backoff, owner=options.owner)
     down = tuple(f"{pool.name(host)}: {reason}" for host, reason in pool.down.items())
     return RunResult(tuple(outcomes), tuple(skipped), tuple(recovered), delivery.sent, delivery.failed, down)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import platformdirs
 
 from drift.alerts.deliver import valid_route
-from drift.build.engine import BuildFailed, BuildInterrupted, Engine
+from drift.build.interface import BuildFailed, BuildInterrupted, Engine
 from drift.catalog import default_catalogers
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRule, IgnoreRules
@@ -268,7 +268,7 @@ def check_target(
             )
             bases, inherited = engine.resolve_base_images(model, spec.stage)
         progress.step(spec.name, "reading image")
-        image = read_image(engine.api, built.image_id, default_catalogers())
+        image = read_image(engine, built.image_id, default_catalogers())
         engine.remove_older_images(spec.name, installation, keep=context.keep_images)
         progress.step(spec.name, "comparing")
         recorded = _Recorded(build_id, fingerprint, dockerfile_text, image, tuple(bases), inherited, builder)

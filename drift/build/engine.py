@@ -8,8 +8,8 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import RequestException
 from urllib3.exceptions import HTTPError
 
+from drift.build.interface import BuildFailed, BuildInterrupted, BuiltImage, LogSink
 from drift.dockerfile.model import Dockerfile
 from drift.errors import EngineError, UsageError
 from drift.values import BaseImage, BuilderInfo, TargetSpec
@@ -33,33 +34,9 @@ _INTERMEDIATE = re.compile(r"^ ---> (?P<id>[0-9a-f]{12,64})$")
 _BUILT = re.compile(r"^Successfully built (?P<id>[0-9a-f]{12,64})$")
 _RUNNING_IN = re.compile(r"^ ---> Running in (?P<id>[0-9a-f]{12,64})$")
 
-LogSink = Callable[[str], None]
-
 # What talking to an engine can raise: docker-py's errors, and the transport's
 # when the engine goes away mid-request.
 ENGINE_ERRORS = (DockerException, RequestException, HTTPError, HTTPException, OSError)
-
-
-@dataclass(frozen=True, slots=True)
-class BuiltImage:
-    """A build that succeeded: the image and the tag drift gave it."""
-
-    image_id: str
-    tag: str
-
-
-class BuildFailed(Exception):
-    """The Dockerfile did not build. Not a DriftError: it is a verdict (broken or failed), not a user error."""
-
-    def __init__(self, message: str, failed_step: str | None, log_tail: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.failed_step = failed_step
-        self.log_tail = log_tail
-
-
-class BuildInterrupted(Exception):
-    """The build was stopped on purpose (drift is shutting down); the caller records it interrupted."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -67,8 +44,8 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(text).split())
 
 
-class Engine:
-    """A connection to one Docker Engine."""
+class DockerEngine:
+    """A connection to one Docker Engine through docker-py's low-level client: drift's `Engine`."""
 
     def __init__(
         self,
@@ -174,6 +151,11 @@ class Engine:
             return resolved, 0
         final_base = current
         return [replace(b, final=b is final_base) for b in resolved], final_base.layer_count
+
+    def get_image(self, image: str) -> Iterable[bytes]:
+        """The `docker save` stream of `image`; transport errors surface while it is read."""
+        chunks: Iterable[bytes] = self.api.get_image(image)
+        return chunks
 
     def check_base_images_present(self, images: list[str], target: str) -> None:
         for image in images:
@@ -392,7 +374,7 @@ class _Watchdog:
     """Stops a build past its deadline, or when drift is asked to stop: kills the step's container,
     which makes the engine end the build at once."""
 
-    def __init__(self, engine: Engine, timeout_s: int, stop: threading.Event | None) -> None:
+    def __init__(self, engine: DockerEngine, timeout_s: int, stop: threading.Event | None) -> None:
         self.engine = engine
         self.timeout_s = timeout_s
         self.stop = stop

@@ -8,7 +8,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from drift.build.engine import Engine
+from drift.build.engine import DockerEngine
+from drift.build.interface import Engine
 from drift.errors import EngineError
 
 
@@ -22,7 +23,7 @@ class EngineSpec:
 
 
 def _connect(spec: EngineSpec) -> Engine:
-    return Engine(spec.host, tls_verify=spec.tls_verify, cert_path=spec.cert_path)
+    return DockerEngine(spec.host, tls_verify=spec.tls_verify, cert_path=spec.cert_path)
 
 
 class EnginePool:

@@ -56,7 +56,7 @@ _MANIFEST_TYPES = frozenset(
 
 
 class ImageSaver(Protocol):
-    """The part of `docker.APIClient` drift uses to read an image."""
+    """What can stream an image out as `docker save` does: an `Engine`, or a `docker.APIClient`."""
 
     def get_image(self, image: str) -> Iterable[bytes]: ...
 
@@ -64,7 +64,7 @@ class ImageSaver(Protocol):
 def read_image(api: ImageSaver, image_ref: str, catalogers: Sequence[Cataloger] = ()) -> ImageRecord:
     """Stream `image_ref` out of the engine (GET /images/{name}/get) and read it.
 
-    `api` is a `docker.APIClient`. Engine and transport failures become
+    `api` is an `Engine` (or a `docker.APIClient`). Engine and transport failures become
     ImageReadError with a one-line message.
     """
     try:

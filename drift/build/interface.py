@@ -1,0 +1,87 @@
+"""The Engine interface: what the nightly check asks of a Docker Engine, and the values it gets back.
+
+`drift.build.engine.DockerEngine` implements it over docker-py; the unit tests
+implement it over real `docker save` fixtures, so the check itself can be
+tested without an engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from drift.dockerfile.model import Dockerfile
+from drift.values import BaseImage, BuilderInfo, TargetSpec
+
+LogSink = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltImage:
+    """A build that succeeded: the image and the tag drift gave it."""
+
+    image_id: str
+    tag: str
+
+
+class BuildFailed(Exception):
+    """The Dockerfile did not build. Not a DriftError: it is a verdict (broken or failed), not a user error.
+
+    Attributes:
+        message: why, in one line (the engine's error, or drift's).
+        failed_step: the Dockerfile instruction that failed, when known.
+        log_tail: the last lines of the build log.
+    """
+
+    def __init__(self, message: str, failed_step: str | None, log_tail: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.failed_step = failed_step
+        self.log_tail = log_tail
+
+
+class BuildInterrupted(Exception):
+    """The build was stopped on purpose (drift is shutting down); the caller records it interrupted."""
+
+
+class Engine(Protocol):
+    """One Docker Engine, as the check uses it. Failures to reach it raise `drift.errors.EngineError`."""
+
+    host: str
+    """The engine's address (its DOCKER_HOST), as recorded on each build."""
+
+    def builder_info(self) -> BuilderInfo:
+        """The engine's version, API version, OS/arch and storage driver."""
+
+    def free_bytes(self) -> int | None:
+        """Free space where the engine keeps its data; None when it cannot be known (a remote engine)."""
+
+    def build(
+        self,
+        spec: TargetSpec,
+        context_dir: Path,
+        dockerfile: Path,
+        *,
+        model: Dockerfile,
+        tag: str,
+        labels: Mapping[str, str],
+        on_log: LogSink | None = None,
+        on_object: LogSink | None = None,
+        stop: threading.Event | None = None,
+    ) -> BuiltImage:
+        """Build from scratch, no cache. Raises BuildFailed (a verdict), BuildInterrupted or EngineError."""
+
+    def resolve_base_images(self, dockerfile: Dockerfile, target_stage: str | None) -> tuple[list[BaseImage], int]:
+        """What each FROM resolved to, and how many layers the final stage inherits from its base."""
+
+    def get_image(self, image: str) -> Iterable[bytes]:
+        """The `docker save` stream of an image (GET /images/{name}/get), read once."""
+
+    def remove_older_images(self, target: str, installation: str, keep: int = 1) -> int:
+        """Remove this installation's images of the target but the `keep` newest; returns how many went."""
+
+    def remove_objects(self, objects: Sequence[str]) -> None:
+        """Remove the containers and step images ("container:<id>", "image:<id>") a build left behind."""

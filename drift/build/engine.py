@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
 import docker
+from docker.api.build import process_dockerfile
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import RequestException
 from urllib3.exceptions import HTTPError
 
+from drift.build.buildkit import TRACE_ID, BuildkitProgress
 from drift.build.interface import BuildFailed, BuildInterrupted, BuiltImage, LogSink
 from drift.dockerfile.model import Dockerfile
 from drift.errors import EngineError, UsageError
@@ -181,19 +184,25 @@ class DockerEngine:
         on_log: LogSink | None = None,
         on_object: LogSink | None = None,
         stop: threading.Event | None = None,
+        builder: str = "legacy",
     ) -> BuiltImage:
         """Build from scratch (no cache, intermediate containers removed even on failure).
 
-        `on_object` hears of every container ("container:<id>") and step image
-        ("image:<id>") the engine makes, so a crash can be cleaned up after.
-        The build is stopped after the target's timeout (recorded as a failure
-        whose reason starts with "timeout"), or when `stop` is set.
+        `builder` is "legacy" or "buildkit" (see `resolve_builder`). `on_object`
+        hears of every container ("container:<id>") and step image ("image:<id>")
+        the legacy builder makes, so a crash can be cleaned up after. The build
+        is stopped after the target's timeout (recorded as a failure whose
+        reason starts with "timeout"), or when `stop` is set.
         """
         if spec.pull not in PULL_POLICIES:
             raise UsageError(f"pull policy {spec.pull!r} is not one of {', '.join(PULL_POLICIES)}")
         if spec.pull == "never":
             self.check_base_images_present(self.base_images(model), spec.name)
         try:
+            if builder == "buildkit":
+                return self._build_with_buildkit(
+                    spec, context_dir, dockerfile, tag=tag, labels=labels, on_log=on_log, stop=stop
+                )
             stream: Iterator[dict[str, Any]] = self.api.build(
                 path=str(context_dir),
                 dockerfile=str(dockerfile.relative_to(context_dir))
@@ -231,6 +240,66 @@ class DockerEngine:
                 f"the Docker Engine at {self.host} stopped answering during the build: {_one_line(exc)}"
             ) from None
 
+    def _build_with_buildkit(
+        self,
+        spec: TargetSpec,
+        context_dir: Path,
+        dockerfile: Path,
+        *,
+        tag: str,
+        labels: Mapping[str, str],
+        on_log: LogSink | None,
+        stop: threading.Event | None,
+    ) -> BuiltImage:
+        """The same build with BuildKit: POST /build?version=2 with the context tar as the body, no session.
+
+        docker-py's `build` cannot ask for version 2, so the request is made
+        here with docker-py's own context tar (its .dockerignore handling) and
+        its HTTP session. Progress comes back as BuildKit trace messages.
+        """
+        name, extra = process_dockerfile(
+            str(dockerfile.relative_to(context_dir)) if dockerfile.is_relative_to(context_dir) else str(dockerfile),
+            str(context_dir),
+        )
+        context = docker.utils.tar(str(context_dir), exclude=_dockerignore(context_dir), dockerfile=(name, extra))
+        params: dict[str, str] = {
+            "version": "2",
+            "t": tag,
+            "dockerfile": name or "Dockerfile",
+            "nocache": "1",
+            "rm": "1",
+            "forcerm": "1",
+            "pull": "1" if spec.pull == "always" else "",
+            "buildargs": json.dumps(dict(spec.build_args)),
+            "labels": json.dumps(dict(labels)),
+        }
+        for key, value in (("target", spec.stage), ("platform", spec.platform), ("networkmode", spec.network)):
+            if value:
+                params[key] = value
+        try:
+            response = self.api._post(  # docker-py's own session, as its build() uses
+                self.api._url("/build"),
+                data=context,
+                params={key: value for key, value in params.items() if value},
+                headers={"Content-Type": "application/x-tar"},
+                stream=True,
+                timeout=None,
+            )
+            self.api._raise_for_status(response)
+            stream: Iterator[dict[str, Any]] = self.api._stream_helper(response, decode=True)
+        finally:
+            context.close()
+        # BuildKit runs its steps outside the engine's containers: closing the request is what cancels it.
+        watchdog = _Watchdog(self, spec.timeout_s, stop, on_fire=response.close)
+        try:
+            return self._follow(stream, tag, on_log, None, watchdog, BuildkitProgress(LOG_TAIL_LINES))
+        except (RequestException, HTTPError, HTTPException, OSError, ValueError):
+            if watchdog.fired is None:
+                raise
+            return self._follow(iter(()), tag, on_log, None, watchdog, None)
+        finally:
+            watchdog.cancel()
+
     def _follow(
         self,
         stream: Iterator[dict[str, Any]],
@@ -238,6 +307,7 @@ class DockerEngine:
         on_log: LogSink | None,
         on_object: LogSink | None,
         watchdog: _Watchdog,
+        buildkit: BuildkitProgress | None = None,
     ) -> BuiltImage:
         tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         step: str | None = None
@@ -250,11 +320,20 @@ class DockerEngine:
                 if watchdog.fired is not None:
                     break  # the step failed because the watchdog killed it
                 error = " ".join(str(message.get("error", "")).split())
+                if buildkit is not None:
+                    step = buildkit.failed_step or buildkit.current_step
+                    tail.extend(buildkit.log_tail().splitlines())
                 tail.append(error)
                 if on_log:
                     on_log(error)
                 self._remove_quietly(last_intermediate)
                 raise BuildFailed(error or "build failed", step, "\n".join(tail))
+            if buildkit is not None and message.get("id") == TRACE_ID:
+                for line in buildkit.feed(message.get("aux")):
+                    if on_log:
+                        on_log(line)
+                step = buildkit.current_step
+                continue
             aux = message.get("aux")
             if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
                 image_id = aux["ID"]
@@ -287,6 +366,8 @@ class DockerEngine:
         if watchdog.fired == "timeout" or (image_id is None and watchdog.fired):
             self._remove_quietly(last_intermediate)
             reason = f"timeout: the build ran longer than its {watchdog.timeout_s} s limit"
+            if buildkit is not None:
+                tail.extend(buildkit.log_tail().splitlines())
             tail.append(reason)
             raise BuildFailed(reason, step, "\n".join(tail))
         if image_id is None:
@@ -357,6 +438,15 @@ class DockerEngine:
         return stats.f_bavail * stats.f_frsize
 
 
+def _dockerignore(context_dir: Path) -> list[str] | None:
+    """The context's .dockerignore patterns, read as docker-py's build reads them."""
+    path = context_dir / ".dockerignore"
+    if not path.is_file():
+        return None
+    lines = path.read_text(errors="replace").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
 def _is_from(step: str | None) -> bool:
     words = (step or "").split(maxsplit=1)
     return bool(words) and words[0].upper() == "FROM"
@@ -374,8 +464,15 @@ class _Watchdog:
     """Stops a build past its deadline, or when drift is asked to stop: kills the step's container,
     which makes the engine end the build at once."""
 
-    def __init__(self, engine: DockerEngine, timeout_s: int, stop: threading.Event | None) -> None:
+    def __init__(
+        self,
+        engine: DockerEngine,
+        timeout_s: int,
+        stop: threading.Event | None,
+        on_fire: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
+        self.on_fire = on_fire
         self.timeout_s = timeout_s
         self.stop = stop
         self.container: str | None = None
@@ -396,6 +493,9 @@ class _Watchdog:
 
     def _fire(self, reason: str) -> None:
         self.fired = reason
+        if self.on_fire is not None:
+            with contextlib.suppress(*ENGINE_ERRORS):
+                self.on_fire()
         container = self.container
         if container is not None:
             self.engine.kill_container(container)

@@ -30,7 +30,7 @@ from drift.errors import DriftError, EngineError, SourceError, UsageError
 from drift.image import read_image
 from drift.schedule import check_schedule
 from drift.source import RepositoryCache, normalize_repo
-from drift.storage import store
+from drift.storage import baselines, builds, history, images, installation, noise, targets
 from drift.storage.database import Database
 from drift.targets import check_name, check_pull, check_relative_path, source_fingerprint
 from drift.values import (
@@ -149,25 +149,25 @@ def track(db: Database, cache: RepositoryCache, **fields: Any) -> tuple[TargetSp
     """Validate and save a target (see prepare_target). Returns the spec, whether it is new, whether its pin moved."""
     spec = prepare_target(cache, **fields)
     with db.session() as session:
-        created, pin_moved = store.save_target(session, spec)
+        created, pin_moved = targets.save_target(session, spec)
     return spec, created, pin_moved
 
 
 def accept(db: Database, name: str, build_id: int | None = None) -> BuildSummary:
     """Make a succeeded build (the latest of the current pin, or the given one) its fingerprint's baseline."""
     with db.session() as session:
-        store.get_target(session, name)
+        targets.get_target(session, name)
         if build_id is None:
-            build_id = store.latest_succeeded_build_id(session, name)
+            build_id = history.latest_succeeded_build_id(session, name)
             if build_id is None:
                 raise UsageError(f"{name} has no succeeded build of its current commit to accept; run it first")
-        build = store.get_build(session, build_id)
+        build = history.get_build(session, build_id)
         if build.target != name:
             raise UsageError(f"build {build_id} belongs to {build.target}, not {name}")
         if build.status != "succeeded":
             raise UsageError(f"build {build_id} did not succeed ({build.status}); only a built image can be a baseline")
-        store.set_baseline(session, build_id, accepted=True)
-        return store.get_build(session, build_id)
+        baselines.set_baseline(session, build_id, accepted=True)
+        return history.get_build(session, build_id)
 
 
 # --- running -------------------------------------------------------------------
@@ -176,8 +176,8 @@ def accept(db: Database, name: str, build_id: int | None = None) -> BuildSummary
 def record_error(db: Database, spec: TargetSpec, message: str, slot: datetime | None = None) -> CheckOutcome:
     """Record that the check of a target could not run at all (never as drift)."""
     with db.session() as session:
-        build_id = store.start_build(session, spec.name, source_fingerprint(spec), spec.commit, slot=slot)
-        store.finish_build(session, build_id, status="error", verdict=Verdict.ERROR, error=message)
+        build_id = builds.start_build(session, spec.name, source_fingerprint(spec), spec.commit, slot=slot)
+        builds.finish_build(session, build_id, status="error", verdict=Verdict.ERROR, error=message)
     return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), error=message)
 
 
@@ -222,8 +222,8 @@ def check_target(
     context = context or BuildContext()
     fingerprint = source_fingerprint(spec)
     with db.session() as session:
-        installation = store.installation_id(session)
-        build_id = store.start_build(
+        installation_id = installation.installation_id(session)
+        build_id = builds.start_build(
             session,
             spec.name,
             fingerprint,
@@ -239,11 +239,11 @@ def check_target(
 
     def remember(item: str) -> None:
         with db.session() as session:
-            store.add_engine_objects(session, build_id, [item])
+            builds.add_engine_objects(session, build_id, [item])
 
     def clean_up() -> None:
         with db.session() as session:
-            objects = store.engine_objects(session, build_id)
+            objects = builds.engine_objects(session, build_id)
         engine.remove_objects(objects)
 
     try:
@@ -260,8 +260,8 @@ def check_target(
                 context_dir,
                 dockerfile,
                 model=model,
-                tag=f"drift-{installation[:12]}:{spec.name[:100]}-b{build_id}",
-                labels={"drift.target": spec.name, "drift.build": str(build_id), "drift.installation": installation},
+                tag=f"drift-{installation_id[:12]}:{spec.name[:100]}-b{build_id}",
+                labels={"drift.target": spec.name, "drift.build": str(build_id), "drift.installation": installation_id},
                 on_log=lambda line: _on_log(progress, spec.name, line),
                 on_object=remember,
                 stop=context.stop,
@@ -269,16 +269,16 @@ def check_target(
             bases, inherited = engine.resolve_base_images(model, spec.stage)
         progress.step(spec.name, "reading image")
         image = read_image(engine, built.image_id, default_catalogers())
-        engine.remove_older_images(spec.name, installation, keep=context.keep_images)
+        engine.remove_older_images(spec.name, installation_id, keep=context.keep_images)
         progress.step(spec.name, "comparing")
         recorded = _Recorded(build_id, fingerprint, dockerfile_text, image, tuple(bases), inherited, builder)
         return _judge_and_record(db, spec, recorded, learn_from)
     except BuildFailed as failure:
         clean_up()
         with db.session() as session:
-            has_baseline = store.baseline_build_id(session, spec.name, fingerprint) is not None
+            has_baseline = baselines.baseline_build_id(session, spec.name, fingerprint) is not None
             verdict = Verdict.BROKEN if has_baseline else Verdict.FAILED
-            store.finish_build(
+            builds.finish_build(
                 session,
                 build_id,
                 status="failed",
@@ -293,14 +293,14 @@ def check_target(
         clean_up()
         reason = f"interrupted: drift was asked to stop ({stopped})"
         with db.session() as session:
-            store.finish_build(
+            builds.finish_build(
                 session, build_id, status="interrupted", verdict=Verdict.ERROR, builder=builder, error=reason
             )
         return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), reason, interrupted=True)
     except DriftError as exc:
         clean_up()
         with db.session() as session:
-            store.finish_build(
+            builds.finish_build(
                 session, build_id, status="error", verdict=Verdict.ERROR, builder=builder, error=str(exc)
             )
         return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), str(exc))
@@ -309,7 +309,7 @@ def check_target(
         _clean_up_after_bug(clean_up, exc)
         with db.session() as session:
             reason = "interrupted before the build was recorded"
-            store.finish_build(session, build_id, status="interrupted", verdict=Verdict.ERROR, error=reason)
+            builds.finish_build(session, build_id, status="interrupted", verdict=Verdict.ERROR, error=reason)
         raise
     except Exception as exc:
         # Whatever a hostile repository or image makes go wrong in drift itself is this
@@ -318,7 +318,7 @@ def check_target(
         _clean_up_after_bug(clean_up, exc)
         reason = f"internal error while checking {spec.name}: {exc.__class__.__name__}: {exc} (a bug in drift)"
         with db.session() as session:
-            store.finish_build(session, build_id, status="error", verdict=Verdict.ERROR, builder=builder, error=reason)
+            builds.finish_build(session, build_id, status="error", verdict=Verdict.ERROR, builder=builder, error=reason)
         return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), reason)
 
 @dataclass(frozen=True, slots=True)
@@ -345,22 +345,22 @@ def _judge_and_record(db: Database, spec: TargetSpec, recorded: _Recorded, learn
     learned: list[str] = []
     with db.session() as session:
         if learn_from is not None:
-            twin = compare_builds(store.load_output(session, learn_from), output, IgnoreRules.for_target(spec.ignore))
+            twin = compare_builds(images.load_output(session, learn_from), output, IgnoreRules.for_target(spec.ignore))
             nondeterministic = {f.subject for f in twin if f.kind == "file" and not f.ignored}
-            learned = store.learn_noise(session, learn_from, build_id, nondeterministic)
-        rules = _ignore_rules(spec, store.learned_noise(session, spec.name, fingerprint))
-        baseline_id = store.baseline_build_id(session, spec.name, fingerprint)
+            learned = noise.learn_noise(session, learn_from, build_id, nondeterministic)
+        rules = _ignore_rules(spec, noise.learned_noise(session, spec.name, fingerprint))
+        baseline_id = baselines.baseline_build_id(session, spec.name, fingerprint)
         findings: list[Finding] = []
         if baseline_id is None:
             verdict = Verdict.BASELINE
         else:
-            findings = compare_builds(store.load_output(session, baseline_id), output, rules)
-            previous = store.previous_succeeded_build(session, build_id)
-            seen = store.finding_keys(session, previous) if previous is not None else set()
+            findings = compare_builds(images.load_output(session, baseline_id), output, rules)
+            previous = history.previous_succeeded_build(session, build_id)
+            seen = history.finding_keys(session, previous) if previous is not None else set()
             findings = mark_new(findings, seen)
             findings = link_risks(findings, source.risks, source.layer_lines, source.from_lines)
             verdict = judge(findings)
-        store.finish_build(
+        builds.finish_build(
             session,
             build_id,
             status="succeeded",

@@ -46,7 +46,7 @@ from drift.schedule import next_slot, parse_shard
 from drift.service import serve
 from drift.source import RepositoryCache
 from drift.source.location import redact_credentials
-from drift.storage import store
+from drift.storage import alerts, garbage, history, images, targets
 from drift.storage.database import Database, default_database_url
 from drift.storage.transfer import copy_history
 from drift.targets import parse_build_args
@@ -220,7 +220,7 @@ def track_command(
 def untrack_command(ctx: typer.Context, name: str) -> None:
     """Stop tracking a target and forget its history."""
     with _settings(ctx).database().session() as session:
-        store.remove_target(session, name)
+        targets.remove_target(session, name)
     out.print(f"{name} is no longer tracked")
 
 
@@ -250,8 +250,8 @@ def targets_command(ctx: typer.Context, format: Annotated[Format, typer.Option("
     now = datetime.now(UTC)
     with _settings(ctx).database().session() as session:
         rows = [
-            (printable_spec(spec), _printable_or_none(store.latest_finished_build(session, spec.name)))
-            for spec in store.list_targets(session)
+            (printable_spec(spec), _printable_or_none(history.latest_finished_build(session, spec.name)))
+            for spec in targets.list_targets(session)
         ]
     if format is Format.json:
         documents = [
@@ -382,7 +382,7 @@ def run_command(
     if config is not None:
         _print_sync(sync_config(db, settings.cache(), config), quiet)
     with db.session() as session:
-        total = len(store.list_targets(session, names or []))
+        total = len(targets.list_targets(session, names or []))
     with _progress(settings.verbose, quiet, total) as progress:
         result = run(db, settings.cache(), settings.pool(config), names or [], progress, options)
     _print_run(db, result, quiet)
@@ -448,7 +448,7 @@ def _print_run(db: Database, result: RunResult, quiet: bool) -> None:
             out.print(f"{outcome.target}: error (not recorded)")
     outcomes = tuple(outcome for outcome in outcomes if outcome.build_id)
     with db.session() as session:
-        builds = [printable_build(store.get_build(session, outcome.build_id)) for outcome in outcomes]
+        builds = [printable_build(history.get_build(session, outcome.build_id)) for outcome in outcomes]
     for outcome, build in zip(outcomes, builds, strict=True):
         problem = build.verdict in (Verdict.DRIFTED, Verdict.BROKEN, Verdict.FAILED, Verdict.ERROR)
         if quiet and (not problem or outcome.superseded):
@@ -513,7 +513,7 @@ def gc_command(
     if not 0 <= keep_days <= MAX_KEEP_DAYS:
         raise UsageError(f"--keep-days {keep_days} must be between 0 and {MAX_KEEP_DAYS} (a hundred years)")
     with _settings(ctx).database().session() as session:
-        removed = store.collect_garbage(session, datetime.now(UTC) - timedelta(days=keep_days))
+        removed = garbage.collect_garbage(session, datetime.now(UTC) - timedelta(days=keep_days))
     out.print(
         f"removed {removed.builds} build(s), {removed.layer_contents} layer content(s), "
         f"{removed.package_sets} package set(s); kept every build where a verdict changed",
@@ -559,10 +559,10 @@ Rows = list[tuple[TargetSpec, BuildSummary | None, list[BuildSummary]]]
 def _report_rows(db: Database, names: Sequence[str], since: datetime | None, nights: int = 60) -> Rows:
     with db.session() as session:
         rows: Rows = []
-        for spec in store.list_targets(session, names):
+        for spec in targets.list_targets(session, names):
             builds = [
                 printable_build(b)
-                for b in store.history(session, spec.name, since=since, limit=nights)
+                for b in history.target_history(session, spec.name, since=since, limit=nights)
                 if b.verdict is not None
             ]
             rows.append((printable_spec(spec), builds[0] if builds else None, builds))
@@ -571,7 +571,7 @@ def _report_rows(db: Database, names: Sequence[str], since: datetime | None, nig
 
 def _risks_of(db: Database, rows: Rows) -> dict[int, list[dict[str, Any]]]:
     with db.session() as session:
-        return {b.id: store.build_dockerfile(session, b.id)[1] for _spec, _latest, history in rows for b in history}
+        return {b.id: history.build_dockerfile(session, b.id)[1] for _spec, _latest, builds in rows for b in builds}
 
 
 @app.command("report")
@@ -613,7 +613,7 @@ def history_command(
 ) -> None:
     """A target's builds, newest first."""
     with _settings(ctx).database().session() as session:
-        builds = [printable_build(b) for b in store.history(session, name)]
+        builds = [printable_build(b) for b in history.target_history(session, name)]
     if format is Format.json:
         _print_json({"schema": 1, "target": name, "builds": [build_document(b) for b in builds]})
     else:
@@ -632,12 +632,12 @@ def show_command(
     """One build: verdict, findings by layer, noise and its rules, base images, risks, layers."""
     db = _settings(ctx).database()
     with db.session() as session:
-        summary = printable_build(store.get_build(session, build))
+        summary = printable_build(history.get_build(session, build))
         layers = [
             {**layer, "instruction": printable(str(layer["instruction"]))}
-            for layer in store.layer_summaries(session, build)
+            for layer in images.layer_summaries(session, build)
         ]
-        _text, risks = store.build_dockerfile(session, build)
+        _text, risks = history.build_dockerfile(session, build)
     risks = [{key: printable(value) if isinstance(value, str) else value for key, value in r.items()} for r in risks]
     pins = pins_for_build(db, build) if suggest_pins else None
     if format is DetailFormat.json:
@@ -713,15 +713,15 @@ def diff_command(
 ) -> None:
     """Every difference between two succeeded builds (of any targets)."""
     with _settings(ctx).database().session() as session:
-        first = printable_build(store.get_build(session, build_a))
-        second = printable_build(store.get_build(session, build_b))
+        first = printable_build(history.get_build(session, build_a))
+        second = printable_build(history.get_build(session, build_b))
         for summary in (first, second):
             if summary.status != "succeeded":
                 raise UsageError(f"build {summary.id} did not succeed ({summary.status}); it has no image to compare")
-        spec = store.get_target(session, second.target)
+        spec = targets.get_target(session, second.target)
         findings = compare_builds(
-            store.load_output(session, build_a),
-            store.load_output(session, build_b),
+            images.load_output(session, build_a),
+            images.load_output(session, build_b),
             IgnoreRules.for_target(spec.ignore),
         )
     findings = [printable_finding(f) for f in findings]
@@ -747,9 +747,9 @@ def packages_command(
 ) -> None:
     """The packages installed in a build's image, with the layer that introduced each."""
     with _settings(ctx).database().session() as session:
-        summary = store.get_build(session, build)
-        packages = store.load_packages(session, build)
-        warnings = store.catalog_warnings(session, build) if summary.status == "succeeded" else []
+        summary = history.get_build(session, build)
+        packages = images.load_packages(session, build)
+        warnings = images.catalog_warnings(session, build) if summary.status == "succeeded" else []
     if format is Format.json:
         documents = [
             {
@@ -777,10 +777,10 @@ def sbom_command(
 ) -> None:
     """A software bill of materials of a build's image (CycloneDX 1.6 or SPDX 2.3 JSON)."""
     with _settings(ctx).database().session() as session:
-        summary = store.get_build(session, build)
+        summary = history.get_build(session, build)
         if summary.status != "succeeded":
             raise UsageError(f"build {build} did not succeed ({summary.status}); it has no image to describe")
-        packages = store.load_packages(session, build)
+        packages = images.load_packages(session, build)
     text = (
         sbom.cyclonedx_json(summary, packages) if format is SbomFormat.cyclonedx else sbom.spdx_json(summary, packages)
     )
@@ -818,7 +818,7 @@ def alerts_list_command(
 ) -> None:
     """The alert outbox: pending and sent alerts."""
     with _settings(ctx).database().session() as session:
-        rows = store.alerts(session, pending_only=pending)
+        rows = alerts.list_alerts(session, pending_only=pending)
     if format is Format.json:
         documents = [
             {

@@ -18,7 +18,7 @@ from drift.config import DeclaredTarget, load_config
 from drift.errors import DriftError, SourceError, UsageError
 from drift.source import RepositoryCache
 from drift.source.location import is_url
-from drift.storage import store
+from drift.storage import targets
 from drift.storage.database import Database
 from drift.targets import check_relative_path
 from drift.values import TargetSpec
@@ -72,13 +72,13 @@ def sync_config(db: Database, cache: RepositoryCache, path: Path) -> SyncResult:
     key = str(path.resolve())
     added, updated, moved = [], [], []
     with db.session() as session:
-        before = {spec.name: spec for spec in store.list_targets(session)}
+        before = {spec.name: spec for spec in targets.list_targets(session)}
         for spec, _message in unreachable:
             if spec.name not in before:  # new: saved with its ref unresolved, so the run can record its error
-                store.save_target(session, spec, config_path=key)
+                targets.save_target(session, spec, config_path=key)
                 added.append(spec.name)
         for spec in specs:
-            created, pin_moved = store.save_target(session, spec, config_path=key)
+            created, pin_moved = targets.save_target(session, spec, config_path=key)
             if created:
                 added.append(spec.name)
             elif pin_moved:
@@ -86,7 +86,7 @@ def sync_config(db: Database, cache: RepositoryCache, path: Path) -> SyncResult:
             elif before.get(spec.name) != spec:
                 updated.append(spec.name)
         declared_names = [spec.name for spec in specs] + [spec.name for spec, _message in unreachable]
-        disabled = store.disable_targets_not_in(session, key, declared_names)
+        disabled = targets.disable_targets_not_in(session, key, declared_names)
     return SyncResult(
         path,
         tuple(added),

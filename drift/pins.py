@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from drift.dockerfile import KnownValues, Pin, parse_dockerfile, pins_diff, suggest_pins
 from drift.errors import UsageError
-from drift.storage import store
+from drift.storage import history, images, targets
 from drift.storage.database import Database
 from drift.values import BuildOutput, BuildSummary
 
@@ -47,17 +47,17 @@ def _known_values(build: BuildSummary, good: BuildOutput, risks: list[dict[str, 
 def suggested_pins(db: Database, build_id: int) -> SuggestedPins:
     """Pins from the baseline of the build's source (the build itself when it is the baseline)."""
     with db.session() as session:
-        build = store.get_build(session, build_id)
-        text, risks = store.build_dockerfile(session, build_id)
+        build = history.get_build(session, build_id)
+        text, risks = history.build_dockerfile(session, build_id)
         if text is None:
             raise UsageError(
                 f"build {build_id} has no recorded Dockerfile (it did not get that far); pick a succeeded build"
             )
-        spec = store.get_target(session, build.target)
+        spec = targets.get_target(session, build.target)
         good_id = build.compared_to or (build.id if build.status == "succeeded" else None)
         if good_id is None:
             raise UsageError(f"build {build_id} has no good build to take pins from; run the target until it succeeds")
-        good = store.load_output(session, good_id)
+        good = images.load_output(session, good_id)
     dockerfile = parse_dockerfile(text, spec.build_args)
     pins = tuple(suggest_pins(text, dockerfile, _known_values(build, good, risks)))
     return SuggestedPins(

@@ -25,7 +25,7 @@ from drift.errors import EngineError
 from drift.process_owner import owner_alive, process_owner
 from drift.schedule import current_slot, in_shard
 from drift.source import RepositoryCache
-from drift.storage import store
+from drift.storage import builds, leases, targets
 from drift.storage.database import Database
 from drift.values import TargetSpec, Verdict
 
@@ -68,7 +68,7 @@ def recover(db: Database, pool: EnginePool | None, now: datetime, me: str = "") 
     `me`: this process's owner token; its own running builds are never taken for dead ones.
     """
     with db.session() as session:
-        running = store.running_builds(session)
+        running = leases.running_builds(session)
     recovered = []
     for build_id, _target, owner, heartbeat, objects, host in running:
         alive = owner_alive(owner, me)
@@ -79,7 +79,7 @@ def recover(db: Database, pool: EnginePool | None, now: datetime, me: str = "") 
             with contextlib.suppress(EngineError):
                 pool.engine(host).remove_objects(objects)
         with db.session() as session:
-            store.mark_interrupted(
+            leases.mark_interrupted(
                 session,
                 build_id,
                 f"interrupted: the drift process building it ({owner or 'unknown'}) stopped; the slot is retried",
@@ -116,7 +116,7 @@ class _Heartbeat:
                 continue
             try:
                 with self.db.session() as session:
-                    held = store.renew_lease(session, self.target, self.owner, LEASE_TTL, self.build_id)
+                    held = leases.renew_lease(session, self.target, self.owner, LEASE_TTL, self.build_id)
             except Exception as exc:  # the database is away: keep trying until the lease would lapse
                 log.warning("cannot renew the lease of %s: %s", self.target, exc)
                 if time.monotonic() - renewed_at > LEASE_TTL.total_seconds() * 2 / 3:
@@ -140,7 +140,7 @@ class _Heartbeat:
 
 def _select(db: Database, names: Sequence[str], options: RunOptions) -> list[tuple[TargetSpec, datetime | None]]:
     with db.session() as session:
-        specs = store.list_targets(session, names)
+        specs = targets.list_targets(session, names)
     if options.shard is not None:
         specs = [spec for spec in specs if in_shard(spec.name, options.shard)]
     now = options.now()
@@ -151,7 +151,7 @@ def _select(db: Database, names: Sequence[str], options: RunOptions) -> list[tup
             continue  # a schedule that never fires (an older drift accepted such) is never due
         if slot is not None:
             with db.session() as session:
-                if store.built_for_slot(session, spec.name, slot):
+                if leases.built_for_slot(session, spec.name, slot):
                     continue
         selected.append((spec, slot))
     return selected
@@ -189,7 +189,7 @@ def run(
 
     def running_on(host: str | None) -> int:
         with db.session() as session:
-            return store.running_builds_on(session, host, exclude_owner=options.owner)
+            return leases.running_builds_on(session, host, exclude_owner=options.owner)
 
     def build_somewhere(spec: TargetSpec, context: BuildContext, learn_from: int | None = None) -> CheckOutcome:
         """Build on the least busy engine; when that engine stops answering, mark it down and try another."""
@@ -221,8 +221,8 @@ def run(
         if options.stop.is_set():
             return
         with db.session() as session:
-            claimed = store.claim_lease(session, spec.name, options.owner, LEASE_TTL)
-            holder = None if claimed else store.lease_holder(session, spec.name)
+            claimed = leases.claim_lease(session, spec.name, options.owner, LEASE_TTL)
+            holder = None if claimed else leases.lease_holder(session, spec.name)
         if not claimed:
             with lock:
                 skipped.append((spec.name, f"being built by {holder}"))
@@ -231,7 +231,7 @@ def run(
         try:
             if slot is not None:
                 with db.session() as session:
-                    if store.built_for_slot(session, spec.name, slot):
+                    if leases.built_for_slot(session, spec.name, slot):
                         with lock:
                             skipped.append((spec.name, "already built for this slot"))
                         return
@@ -255,7 +255,7 @@ def run(
             heartbeat.stop()
             try:
                 with db.session() as session:
-                    store.release_lease(session, spec.name, options.owner)
+                    leases.release_lease(session, spec.name, options.owner)
             except Exception as exc:  # it expires by itself within LEASE_TTL
                 log.warning("cannot release the lease of %s: %s", spec.name, exc)
 
@@ -295,5 +295,5 @@ def _lease_kept(db: Database, heartbeat: _Heartbeat, outcome: CheckOutcome) -> C
         return outcome
     reason = f"interrupted: the build was stopped because {heartbeat.lost}; the slot is retried"
     with db.session() as session:
-        store.set_build_error(session, outcome.build_id, reason)
+        builds.set_build_error(session, outcome.build_id, reason)
     return replace(outcome, error=reason, interrupted=False)

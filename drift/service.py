@@ -9,7 +9,7 @@ from drift.build.pool import EnginePool
 from drift.run import RunOptions, run
 from drift.schedule import next_slot
 from drift.source import RepositoryCache
-from drift.storage import store
+from drift.storage import targets
 from drift.storage.database import Database
 
 # Wake at least this often: targets added or changed meanwhile are picked up.
@@ -63,7 +63,7 @@ def serve(
             break
         now = options.now()
         with db.session() as session:
-            specs = store.list_targets(session)
+            specs = targets.list_targets(session)
         slots = [slot for spec in specs if (slot := next_slot(spec.schedule, now)) is not None]
         wake = min(slots, default=now + MAX_SLEEP)
         wait = min(max(wake - now, timedelta(seconds=0.5)), MAX_SLEEP)

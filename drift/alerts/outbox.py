@@ -19,7 +19,7 @@ from drift.alerts.deliver import send
 from drift.alerts.events import alert_event
 from drift.alerts.message import alert_message
 from drift.process_owner import owner_alive, process_owner
-from drift.storage import store
+from drift.storage import alerts, history
 from drift.storage.database import Database
 
 MAX_BACKOFF = timedelta(hours=1)
@@ -42,19 +42,19 @@ def queue_alerts(db: Database, build_ids: Sequence[int]) -> int:
     queued = 0
     for build_id in build_ids:
         with db.session() as session:
-            build = store.get_build(session, build_id)
+            build = history.get_build(session, build_id)
             if build.verdict is None:
                 continue
-            event = alert_event(store.previous_verdict(session, build_id), build.verdict)
+            event = alert_event(alerts.previous_verdict(session, build_id), build.verdict)
             if event is None:
                 continue
-            routes = list(dict.fromkeys(global_routes() + store.alert_routes(session, build.target)))
+            routes = list(dict.fromkeys(global_routes() + alerts.alert_routes(session, build.target)))
             if not routes:
                 continue
             pins = _pin_lines(db, build_id) if event == "drifted" else []
             title, body = alert_message(event, build, pins, report_hint())
             for route in routes:
-                queued += store.enqueue_alert(session, build_id, event, route, title, body)
+                queued += alerts.enqueue_alert(session, build_id, event, route, title, body)
     return queued
 
 
@@ -82,14 +82,14 @@ def reclaim_abandoned(db: Database, me: str, now: datetime) -> int:
     before the crash: a second copy is better than a lost alert.
     """
     with db.session() as session:
-        claims = store.alert_claims(session)
+        claims = alerts.alert_claims(session)
     reclaimed = 0
     for alert_id, owner, claimed_at in claims:
         alive = owner_alive(owner, me)
         if alive is True or (alive is None and claimed_at is not None and claimed_at > now - CLAIM_TIMEOUT):
             continue
         with db.session() as session:
-            reclaimed += store.release_alert_claim(session, alert_id, owner)
+            reclaimed += alerts.release_alert_claim(session, alert_id, owner)
     return reclaimed
 
 
@@ -99,20 +99,20 @@ def deliver_pending(db: Database, *, respect_backoff: bool = False, owner: str |
     owner = owner or process_owner()
     reclaim_abandoned(db, owner, now)
     with db.session() as session:
-        pending = store.alerts(session, pending_only=True, due_at=now if respect_backoff else None)
+        pending = alerts.list_alerts(session, pending_only=True, due_at=now if respect_backoff else None)
     sent = 0
     failed: list[str] = []
     for alert in pending:
         with db.session() as session:
-            if not store.claim_alert(session, alert.id, owner):
+            if not alerts.claim_alert(session, alert.id, owner):
                 continue  # another process is sending it
         error = send(alert.route, alert.title, alert.body)
         with db.session() as session:
             if error is None:
-                store.alert_sent(session, alert.id)
+                alerts.alert_sent(session, alert.id)
                 sent += 1
             else:
                 backoff = min(timedelta(seconds=30) * 2**alert.attempts, MAX_BACKOFF)
-                store.alert_failed(session, alert.id, error, backoff)
+                alerts.alert_failed(session, alert.id, error, backoff)
                 failed.append(f"{alert.target} {alert.event} alert not delivered: {error}; it is retried next run")
     return Delivery(sent, tuple(failed))

@@ -167,7 +167,7 @@ def test_a_stored_schedule_that_never_fires_is_never_due(drift, make_repo) -> No
 
 
 def test_alert_routes_in_the_outbox_are_listed_without_their_secrets(drift, make_repo) -> None:
-    from drift.storage import store
+    from drift.storage import alerts, builds
     from drift.storage.database import Database
     from drift.values import Verdict
 
@@ -175,9 +175,9 @@ def test_alert_routes_in_the_outbox_are_listed_without_their_secrets(drift, make
     drift.track("app", make_repo("reproducible"), "--alert", route)
     db = Database(drift.db_url)
     with db.session() as session:
-        build = store.start_build(session, "app", "fp", "a" * 40)
-        store.finish_build(session, build, status="failed", verdict=Verdict.BROKEN, error="x")
-        store.enqueue_alert(session, build, "broken", route, "app broken", "body")
+        build = builds.start_build(session, "app", "fp", "a" * 40)
+        builds.finish_build(session, build, status="failed", verdict=Verdict.BROKEN, error="x")
+        alerts.enqueue_alert(session, build, "broken", route, "app broken", "body")
     db.dispose()
     for args in (("alerts", "list"), ("alerts", "list", "--format", "json"), ("targets", "--format", "json")):
         shown = drift(*args)

@@ -18,7 +18,7 @@ from drift.check import BuildContext, SilentProgress, check_target, exit_code, t
 from drift.errors import EngineError
 from drift.run import RunOptions, run
 from drift.source import RepositoryCache
-from drift.storage import store
+from drift.storage import history, images, leases
 from drift.storage.database import Database
 from drift.values import TargetSpec, Verdict
 
@@ -89,7 +89,7 @@ def test_each_verdict_against_the_baseline(db: Database, cache: RepositoryCache,
     assert [f.new for f in verdicts[4].findings if not f.ignored] == [False]  # not new the second night
     assert verdicts[5].failed_step == "RUN make" and "non-zero code" in (verdicts[5].error or "")
     with db.session() as session:
-        broken = store.get_build(session, verdicts[5].build_id)
+        broken = history.get_build(session, verdicts[5].build_id)
     assert broken.status == "failed" and broken.log_tail and "Error 2" in broken.log_tail
     assert engine.removed  # what the failed build left in the engine was cleaned up
 
@@ -107,7 +107,7 @@ def test_the_real_fixture_image_is_a_baseline_then_reproducible(
     first, second = check(db, cache, engine, spec), check(db, cache, engine, spec)
     assert (first.verdict, second.verdict) == (Verdict.BASELINE, Verdict.REPRODUCIBLE)
     with db.session() as session:
-        layers = store.layer_summaries(session, first.build_id)
+        layers = images.layer_summaries(session, first.build_id)
     assert len(layers) == 8
 
 
@@ -129,7 +129,7 @@ def test_a_check_that_cannot_run_is_an_error_never_drift(
     result = check(db, cache, engine, spec)
     assert result.verdict is Verdict.ERROR and words in (result.error or "")
     with db.session() as session:
-        build = store.get_build(session, result.build_id)
+        build = history.get_build(session, result.build_id)
     assert (build.status, build.verdict, build.findings) == ("error", Verdict.ERROR, ())
     assert build.finished_at is not None  # never left running
 
@@ -177,7 +177,7 @@ def test_run_skips_a_target_another_worker_holds(db: Database, cache: Repository
 
     two_targets(db, cache, tmp_path)
     with db.session() as session:
-        assert store.claim_lease(session, "alpha", "other-worker", timedelta(minutes=5))
+        assert leases.claim_lease(session, "alpha", "other-worker", timedelta(minutes=5))
     engine = FakeEngine([image()])
     pool = EnginePool([EngineSpec("fake://engine")], connect=lambda _spec: engine)
     result = run(db, cache, pool, options=RunOptions(owner="me"))
@@ -198,7 +198,7 @@ def test_run_with_an_engine_that_does_not_answer_records_errors(
     assert [o.verdict for o in result.outcomes] == [Verdict.ERROR, Verdict.ERROR]
     assert exit_code(result.outcomes) == 2
     with db.session() as session:
-        assert [b.error for b in store.history(session, "alpha")] == ["cannot reach the Docker Engine at fake://down"]
+        assert [b.error for b in history.target_history(session, "alpha")] == ["cannot reach the Docker Engine at fake://down"]
 
 
 def test_run_goes_on_when_one_target_hits_a_bug(
@@ -207,14 +207,14 @@ def test_run_goes_on_when_one_target_hits_a_bug(
     two_targets(db, cache, tmp_path)
     engine = FakeEngine([image(), image()])
     pool = EnginePool([EngineSpec("fake://engine")], connect=lambda _spec: engine)
-    real = store.claim_lease
+    real = leases.claim_lease
 
     def lease_bug(session, target, owner, ttl):  # type: ignore[no-untyped-def]
         if target == "alpha":
             raise KeyError("an odd lease row")
         return real(session, target, owner, ttl)
 
-    monkeypatch.setattr(store, "claim_lease", lease_bug)
+    monkeypatch.setattr(leases, "claim_lease", lease_bug)
     result = run(db, cache, pool, options=RunOptions(owner="me"))
     assert [(o.target, o.verdict) for o in result.outcomes] == [("alpha", Verdict.ERROR), ("beta", Verdict.BASELINE)]
     assert "KeyError" in (result.outcomes[0].error or "")

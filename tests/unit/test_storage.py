@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from drift.errors import UsageError
-from drift.storage import store
+from drift.storage import builds, history, images, leases, targets
 from drift.storage.database import Database
 from drift.storage.models import Base
 from drift.values import EntryType, FileEntry, ImageRecord, LayerRecord, TargetSpec, Verdict
@@ -59,37 +59,37 @@ def _image(content: bytes) -> ImageRecord:
 def test_layer_contents_and_manifests_are_stored_once(database_url: str) -> None:
     db = Database(database_url)
     with db.session() as session:
-        store.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
+        targets.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
         for _ in range(3):
-            build = store.start_build(session, "t", "fp", "a" * 40)
-            store.finish_build(session, build, status="succeeded", verdict=Verdict.REPRODUCIBLE, image=_image(b"same"))
+            build = builds.start_build(session, "t", "fp", "a" * 40)
+            builds.finish_build(session, build, status="succeeded", verdict=Verdict.REPRODUCIBLE, image=_image(b"same"))
     with db.engine.connect() as connection:
         assert connection.execute(text("select count(*) from layer_contents")).scalar() == 1
         assert connection.execute(text("select count(*) from layer_files")).scalar() == 1
         assert connection.execute(text("select count(*) from build_layers")).scalar() == 3
     with db.session() as session:
-        loaded = store.load_image(session, build)
+        loaded = images.load_image(session, build)
     assert loaded.layers[0].entries == _image(b"same").layers[0].entries
 
 
 def test_a_lease_is_held_by_one_owner_until_it_expires(database_url: str) -> None:
     db = Database(database_url)
     with db.session() as session:
-        store.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
+        targets.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
     with db.session() as session:
-        assert store.claim_lease(session, "t", "worker-a", timedelta(seconds=60))
+        assert leases.claim_lease(session, "t", "worker-a", timedelta(seconds=60))
     with db.session() as session:
-        assert not store.claim_lease(session, "t", "worker-b", timedelta(seconds=60))
-        assert store.lease_holder(session, "t") == "worker-a"
+        assert not leases.claim_lease(session, "t", "worker-b", timedelta(seconds=60))
+        assert leases.lease_holder(session, "t") == "worker-a"
     with db.session() as session:
-        assert store.claim_lease(session, "t", "worker-a", timedelta(seconds=60))  # renewing is fine
+        assert leases.claim_lease(session, "t", "worker-a", timedelta(seconds=60))  # renewing is fine
     with db.session() as session:
-        store.claim_lease(session, "t", "worker-a", timedelta(seconds=-1))  # let it lapse
+        leases.claim_lease(session, "t", "worker-a", timedelta(seconds=-1))  # let it lapse
     with db.session() as session:
-        assert store.claim_lease(session, "t", "worker-b", timedelta(seconds=60))
+        assert leases.claim_lease(session, "t", "worker-b", timedelta(seconds=60))
     with db.session() as session:
-        store.release_lease(session, "t", "worker-b")
-        assert store.lease_holder(session, "t") is None
+        leases.release_lease(session, "t", "worker-b")
+        assert leases.lease_holder(session, "t") is None
 
 
 def test_history_moves_from_sqlite_to_postgresql(tmp_path: Path, postgres_url: str) -> None:
@@ -97,16 +97,16 @@ def test_history_moves_from_sqlite_to_postgresql(tmp_path: Path, postgres_url: s
 
     source = Database(f"sqlite:///{tmp_path / 'drift.db'}")
     with source.session() as session:
-        store.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
+        targets.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
         for _ in range(3):
-            build = store.start_build(session, "t", "fp", "a" * 40)
-            store.finish_build(session, build, status="succeeded", verdict=Verdict.REPRODUCIBLE, image=_image(b"same"))
+            build = builds.start_build(session, "t", "fp", "a" * 40)
+            builds.finish_build(session, build, status="succeeded", verdict=Verdict.REPRODUCIBLE, image=_image(b"same"))
     destination = Database(postgres_url)
     counts = copy_history(source, destination)
     assert counts["builds"] == 3 and counts["layer_files"] == 1
     with destination.session() as session:
-        assert [b.id for b in store.history(session, "t")] == [3, 2, 1]
+        assert [b.id for b in history.target_history(session, "t")] == [3, 2, 1]
         # New rows continue after the copied ids.
-        assert store.start_build(session, "t", "fp", "a" * 40) == 4
+        assert builds.start_build(session, "t", "fp", "a" * 40) == 4
     with pytest.raises(UsageError, match="already holds drift data"):
         copy_history(source, destination)

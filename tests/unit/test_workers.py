@@ -21,7 +21,7 @@ from drift import run as run_module
 from drift.alerts.outbox import deliver_pending
 from drift.process_owner import owner_alive, process_owner
 from drift.source.git import EXPORT_PREFIX, RepositoryCache
-from drift.storage import store
+from drift.storage import alerts, builds, history, leases, targets
 from drift.storage.database import Database
 from drift.storage.models import BuildRow, utcnow
 from drift.values import EntryType, FileEntry, ImageRecord, LayerRecord, Package, TargetSpec, Verdict
@@ -43,7 +43,7 @@ def _image(marker: str) -> ImageRecord:
 
 def _target(db: Database, name: str = "t") -> None:
     with db.session() as session:
-        store.save_target(session, TargetSpec(name=name, repo="/r", commit="a" * 40))
+        targets.save_target(session, TargetSpec(name=name, repo="/r", commit="a" * 40))
 
 
 def test_two_workers_storing_the_same_content_at_once_do_not_collide(postgres_url: str) -> None:
@@ -52,7 +52,7 @@ def test_two_workers_storing_the_same_content_at_once_do_not_collide(postgres_ur
     db = Database(postgres_url)
     _target(db)
     with db.session() as session:
-        first, second = (store.start_build(session, "t", "fp", "a" * 40) for _ in range(2))
+        first, second = (builds.start_build(session, "t", "fp", "a" * 40) for _ in range(2))
     errors: list[BaseException] = []
     a_stored = threading.Event()
     a_may_commit = threading.Event()
@@ -60,7 +60,7 @@ def test_two_workers_storing_the_same_content_at_once_do_not_collide(postgres_ur
     def worker_a() -> None:
         try:
             with db.session() as session:
-                store.finish_build(session, first, status="succeeded", verdict=Verdict.BASELINE, image=_image("f"))
+                builds.finish_build(session, first, status="succeeded", verdict=Verdict.BASELINE, image=_image("f"))
                 a_stored.set()
                 a_may_commit.wait(30)
         except BaseException as exc:
@@ -69,7 +69,9 @@ def test_two_workers_storing_the_same_content_at_once_do_not_collide(postgres_ur
     def worker_b() -> None:
         try:
             with db.session() as session:
-                store.finish_build(session, second, status="succeeded", verdict=Verdict.REPRODUCIBLE, image=_image("f"))
+                builds.finish_build(
+                    session, second, status="succeeded", verdict=Verdict.REPRODUCIBLE, image=_image("f")
+                )
         except BaseException as exc:
             errors.append(exc)
 
@@ -110,9 +112,9 @@ def test_a_build_of_a_reused_pid_is_recovered_once_its_heartbeat_is_stale(db: Da
     # Both builds claim this very PID, as every run does under `unshare --pid --fork` (PID 1).
     stale_owner, fresh_owner = f"{host}:{os.getpid()}:0000dead", f"{host}:{os.getpid()}:0000beef"
     with db.session() as session:
-        stale = store.start_build(session, "t", "fp", "a" * 40, owner=stale_owner)
-        fresh = store.start_build(session, "t", "fp", "a" * 40, owner=fresh_owner)
-        mine = store.start_build(session, "t", "fp", "a" * 40, owner=me)
+        stale = builds.start_build(session, "t", "fp", "a" * 40, owner=stale_owner)
+        fresh = builds.start_build(session, "t", "fp", "a" * 40, owner=fresh_owner)
+        mine = builds.start_build(session, "t", "fp", "a" * 40, owner=me)
     now = utcnow()
     with db.session() as session:
         session.execute(
@@ -120,7 +122,7 @@ def test_a_build_of_a_reused_pid_is_recovered_once_its_heartbeat_is_stale(db: Da
         )
     assert run_module.recover(db, None, now, me) == [stale]
     with db.session() as session:
-        statuses = {b: store.get_build(session, b).status for b in (stale, fresh, mine)}
+        statuses = {b: history.get_build(session, b).status for b in (stale, fresh, mine)}
     assert statuses == {stale: "interrupted", fresh: "running", mine: "running"}
 
 
@@ -129,12 +131,12 @@ def test_a_lost_lease_stops_the_build_and_says_why(tmp_path: Path, monkeypatch: 
     _target(db)
     monkeypatch.setattr(run_module, "LEASE_TTL", timedelta(seconds=1.5))
     with db.session() as session:
-        assert store.claim_lease(session, "t", "me", run_module.LEASE_TTL)
+        assert leases.claim_lease(session, "t", "me", run_module.LEASE_TTL)
     heartbeat = run_module._Heartbeat(db, "t", "me", threading.Event())
     try:
         with db.session() as session:  # another worker takes the lease over (as after a long stall)
-            store.claim_lease(session, "t", "me", timedelta(seconds=-1))
-            assert store.claim_lease(session, "t", "other", timedelta(seconds=60))
+            leases.claim_lease(session, "t", "me", timedelta(seconds=-1))
+            assert leases.claim_lease(session, "t", "other", timedelta(seconds=60))
         assert heartbeat.stop_build.wait(10)
         assert heartbeat.lost == "another worker took over its lease"
     finally:
@@ -149,7 +151,7 @@ def test_a_lease_that_cannot_be_renewed_stops_the_build(tmp_path: Path, monkeypa
     def database_away(*_args: object, **_kwargs: object) -> bool:
         raise ConnectionError("the database server went away")
 
-    monkeypatch.setattr(store, "renew_lease", database_away)
+    monkeypatch.setattr(leases, "renew_lease", database_away)
     heartbeat = run_module._Heartbeat(db, "t", "me", threading.Event())
     try:
         assert heartbeat.stop_build.wait(10)
@@ -173,17 +175,17 @@ def test_an_alert_left_sending_by_a_dead_process_is_sent_by_the_next_run(tmp_pat
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
         with db.session() as session:
-            build = store.start_build(session, "t", "fp", "a" * 40)
-            store.finish_build(session, build, status="failed", verdict=Verdict.BROKEN, error="x")
-            assert store.enqueue_alert(session, build, "broken", route, "t broken", "body")
-            assert not store.enqueue_alert(session, build, "broken", route, "t broken", "body")  # once
-            [alert] = store.alerts(session)
-            assert store.claim_alert(session, alert.id, f"{socket.gethostname()}:{dead.pid}:0")
+            build = builds.start_build(session, "t", "fp", "a" * 40)
+            builds.finish_build(session, build, status="failed", verdict=Verdict.BROKEN, error="x")
+            assert alerts.enqueue_alert(session, build, "broken", route, "t broken", "body")
+            assert not alerts.enqueue_alert(session, build, "broken", route, "t broken", "body")  # once
+            [alert] = alerts.list_alerts(session)
+            assert alerts.claim_alert(session, alert.id, f"{socket.gethostname()}:{dead.pid}:0")
         # A live sender's claim is left alone.
         delivery = deliver_pending(db, owner=process_owner())
         assert delivery.sent == 1 and len(receiver.log) == 1
         with db.session() as session:
-            assert [a.status for a in store.alerts(session)] == ["sent"]
+            assert [a.status for a in alerts.list_alerts(session)] == ["sent"]
     finally:
         receiver.clear()
         receiver.stop()
@@ -193,15 +195,15 @@ def test_an_alert_claimed_by_a_live_sender_is_not_sent_twice(tmp_path: Path) -> 
     db = Database(f"sqlite:///{tmp_path / 'drift.db'}")
     _target(db)
     with db.session() as session:
-        build = store.start_build(session, "t", "fp", "a" * 40)
-        store.finish_build(session, build, status="failed", verdict=Verdict.BROKEN, error="x")
-        store.enqueue_alert(session, build, "broken", "json://127.0.0.1:9/hook", "t broken", "body")
-        [alert] = store.alerts(session)
+        build = builds.start_build(session, "t", "fp", "a" * 40)
+        builds.finish_build(session, build, status="failed", verdict=Verdict.BROKEN, error="x")
+        alerts.enqueue_alert(session, build, "broken", "json://127.0.0.1:9/hook", "t broken", "body")
+        [alert] = alerts.list_alerts(session)
         sender = process_owner()
-        assert store.claim_alert(session, alert.id, sender)
+        assert alerts.claim_alert(session, alert.id, sender)
     assert deliver_pending(db, owner=process_owner()).sent == 0
     with db.session() as session:
-        assert [a.status for a in store.alerts(session)] == ["sending"]
+        assert [a.status for a in alerts.list_alerts(session)] == ["sending"]
     # Past any send's time limit, the claim is taken over.
     later = datetime.now(UTC) + timedelta(hours=1)
     from drift.alerts.outbox import reclaim_abandoned

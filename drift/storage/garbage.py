@@ -1,0 +1,93 @@
+"""Garbage collection: deleting old builds that carry no verdict change, then the contents nothing uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from drift.storage.models import (
+    BaseImageRow,
+    BaselineRow,
+    BuildLayerRow,
+    BuildRow,
+    FindingRow,
+    LayerContentRow,
+    LayerFileRow,
+    PackageRow,
+    PackageSetRow,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GarbageCollected:
+    """How many builds, layer contents and package sets one collection deleted."""
+
+    builds: int
+    layer_contents: int
+    package_sets: int
+
+
+def _verdict_changes(session: Session) -> set[int]:
+    """Builds that carry a verdict change: every baseline, and each build whose verdict differs from the
+    previous finished build of its target and source (first drifted, first reproducible again...)."""
+    keep = set(session.scalars(select(BaselineRow.build_id)))
+    rows = session.execute(
+        select(BuildRow.id, BuildRow.target_id, BuildRow.fingerprint, BuildRow.verdict)
+        .where(BuildRow.verdict.is_not(None))
+        .order_by(BuildRow.target_id, BuildRow.fingerprint, BuildRow.id)
+    )
+    previous: dict[tuple[int, str], str | None] = {}
+    for build_id, target_id, fingerprint, verdict in rows:
+        key = (target_id, fingerprint)
+        if key not in previous or previous[key] != verdict:
+            keep.add(build_id)
+        previous[key] = verdict
+    return keep
+
+
+def collect_garbage(session: Session, older_than: datetime) -> GarbageCollected:
+    """Delete finished builds started before `older_than`, except those that carry a verdict change and the
+    latest build of each target; then the layer contents and package sets no build refers to any more."""
+    keep = _verdict_changes(session)
+    latest = set(session.scalars(select(func.max(BuildRow.id)).group_by(BuildRow.target_id)))
+    # A build another build was judged against is evidence for that verdict: keep it too.
+    compared = {i for i in session.scalars(select(BuildRow.compared_to_id).where(BuildRow.compared_to_id.is_not(None)))}
+    candidates = session.scalars(
+        select(BuildRow.id).where(BuildRow.started_at < older_than, BuildRow.status != "running")
+    ).all()
+    doomed = [i for i in candidates if i not in keep and i not in latest and i not in compared]
+    _delete_builds(session, doomed)
+    orphan_contents = _delete_unused_layer_contents(session)
+    orphan_sets = _delete_unused_package_sets(session)
+    return GarbageCollected(len(doomed), orphan_contents, orphan_sets)
+
+
+def _delete_builds(session: Session, doomed: Sequence[int]) -> None:
+    for chunk_start in range(0, len(doomed), 500):
+        chunk = doomed[chunk_start : chunk_start + 500]
+        session.execute(delete(FindingRow).where(FindingRow.build_id.in_(chunk)))
+        session.execute(delete(BuildLayerRow).where(BuildLayerRow.build_id.in_(chunk)))
+        session.execute(delete(BaseImageRow).where(BaseImageRow.build_id.in_(chunk)))
+        session.execute(delete(BuildRow).where(BuildRow.id.in_(chunk)))
+
+
+def _delete_unused_layer_contents(session: Session) -> int:
+    used_contents = select(BuildLayerRow.content_id)
+    orphan_contents = session.scalars(select(LayerContentRow.id).where(LayerContentRow.id.not_in(used_contents))).all()
+    if orphan_contents:
+        session.execute(delete(LayerFileRow).where(LayerFileRow.content_id.in_(orphan_contents)))
+        session.execute(delete(LayerContentRow).where(LayerContentRow.id.in_(orphan_contents)))
+    return len(orphan_contents)
+
+
+def _delete_unused_package_sets(session: Session) -> int:
+    used_sets = select(BuildRow.package_set_id).where(BuildRow.package_set_id.is_not(None))
+    orphan_sets = session.scalars(select(PackageSetRow.id).where(PackageSetRow.id.not_in(used_sets))).all()
+    if orphan_sets:
+        session.execute(delete(PackageRow).where(PackageRow.set_id.in_(orphan_sets)))
+        session.execute(delete(PackageSetRow).where(PackageSetRow.id.in_(orphan_sets)))
+    return len(orphan_sets)

@@ -1,0 +1,102 @@
+"""What the storage repositories share: finding a target's row, turning rows into values and back, and
+inserting on SQLite and PostgreSQL alike. Only drift.storage uses it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from drift.errors import UsageError
+from drift.storage.models import BuildRow, TargetRow
+from drift.values import BuilderInfo, TargetSpec
+
+
+def target_row(session: Session, name: str) -> TargetRow:
+    """The row of an enabled target; a usage error naming it when there is none."""
+    row = session.scalar(select(TargetRow).where(TargetRow.name == name, TargetRow.enabled))
+    if row is None:
+        raise UsageError(f"unknown target {name!r}; `drift targets` lists the tracked ones")
+    return row
+
+
+# A target's fields, copied one by one both ways: this pair is the one place storage spells them out.
+
+
+def target_spec(row: TargetRow) -> TargetSpec:
+    return TargetSpec(
+        name=row.name,
+        repo=row.repo,
+        commit=row.commit,
+        dockerfile=row.dockerfile,
+        context=row.context,
+        build_args=dict(row.build_args),
+        stage=row.stage,
+        platform=row.platform,
+        network=row.network,
+        pull=row.pull,
+        schedule=row.schedule,
+        ignore=tuple(row.ignore),
+        timeout_s=row.timeout_s,
+        alerts=tuple(row.alert_routes or ()),
+    )
+
+
+def write_target_spec(row: TargetRow, spec: TargetSpec) -> None:
+    """Copy what the user controls onto the row (its name is the row's key and stays)."""
+    row.repo = spec.repo
+    row.commit = spec.commit
+    row.dockerfile = spec.dockerfile
+    row.context = spec.context
+    row.build_args = dict(spec.build_args)
+    row.stage = spec.stage
+    row.platform = spec.platform
+    row.network = spec.network
+    row.pull = spec.pull
+    row.schedule = spec.schedule
+    row.ignore = list(spec.ignore)
+    row.timeout_s = spec.timeout_s
+    row.alert_routes = list(spec.alerts) or None
+
+
+def builder_info(row: BuildRow) -> BuilderInfo | None:
+    """The engine that made a build, when the build reached one."""
+    if row.engine_version is None:
+        return None
+    os_name, _, arch = (row.os_arch or "/").partition("/")
+    return BuilderInfo(
+        engine_version=row.engine_version,
+        api_version=row.api_version or "",
+        os=os_name,
+        arch=arch,
+        storage_driver=row.storage_driver or "",
+    )
+
+
+def write_builder_info(row: BuildRow, builder: BuilderInfo) -> None:
+    row.engine_version = builder.engine_version
+    row.api_version = builder.api_version
+    row.os_arch = f"{builder.os}/{builder.arch}"
+    row.storage_driver = builder.storage_driver
+
+
+def dialect_insert(session: Session, model: type[Any]) -> Any:
+    """An INSERT for the session's database that takes ON CONFLICT clauses (SQLite and PostgreSQL both do)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(model)
+
+
+def insert_once(session: Session, model: type[Any], key: Any, **values: Any) -> int | None:
+    """Insert a content-addressed row unless its key is stored already; the new id, or None when it was.
+
+    One statement (INSERT ... ON CONFLICT DO NOTHING) on SQLite and PostgreSQL
+    alike, so two workers storing the same content at once never collide: the
+    second waits for the first's transaction and then inserts nothing.
+    """
+    statement = dialect_insert(session, model).values(**values)
+    statement = statement.on_conflict_do_nothing(index_elements=[key]).returning(model.id)
+    inserted: int | None = session.scalar(statement)
+    return inserted

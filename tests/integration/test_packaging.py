@@ -1,8 +1,10 @@
 """drift as people install it: the wheel and sdist of `python -m build`, the wheel installed (not editable) into a
-fresh venv and run outside the checkout."""
+fresh venv and run outside the checkout, and drift's own image (the top-level Dockerfile) checking a sample
+target through the engine socket mounted into it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -11,11 +13,12 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Result
+from conftest import ROOT, Drift, GitRepo, Result
 
 from drift import __version__
 from drift.storage.database import Database
@@ -23,6 +26,8 @@ from drift.storage.database import Database
 DISTRIBUTION = "drift-image-repro"
 FIXTURE_BOOKWORM = ROOT / "tests" / "fixtures" / "catalog" / "dpkg" / "bookworm"
 STORE_FIXTURE_BUILD = ROOT / "tests" / "support" / "store_fixture_build.py"
+IMAGE_TAG = f"drift-image-repro-test:{os.getpid()}"
+IMAGE_UID = 10001  # the Dockerfile's user `drift`
 
 
 def _run(*command: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> Result:
@@ -174,3 +179,128 @@ def test_shell_completion_is_not_offered(installed: Installed) -> None:
     install = installed("drift", "--install-completion")
     assert install.code == 2
     assert "No such option" in install.stderr
+
+
+# --- drift's own image -----------------------------------------------------------------------------------------
+
+
+def _socket_path() -> Path:
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        pytest.fail(f"drift's image test mounts the engine's socket; DOCKER_HOST is {host}")
+    return Path(host.removeprefix("unix://"))
+
+
+@pytest.fixture(scope="module")
+def dependency_index(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """drift's dependencies (and the build backend) as a package index on 127.0.0.1.
+
+    The image's build reaches PyPI through this mirror (PIP_INDEX_URL, --network
+    host): where the tests run, HTTPS from inside a container may not be trusted
+    as it is on the host (an intercepting proxy whose CA only the host has).
+    """
+    import upstream
+
+    wheels = tmp_path_factory.mktemp("wheels")
+    wheel = _one(dist, "drift_image_repro-*.whl")
+    download = _run(
+        sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "--only-binary=:all:",
+        "--dest", wheels, wheel, "setuptools>=77", "wheel", cwd=wheels,
+    )  # fmt: skip
+    assert download.code == 0, download.stderr[-3000:]
+    (wheels / wheel.name).unlink()  # the image builds its own wheel from the source
+    root = tmp_path_factory.mktemp("index")
+    upstream.publish_wheels(root, sorted(wheels.glob("*.whl")))
+    with upstream.serve(root, 0) as server:
+        yield f"{server.url}simple/"
+
+
+@pytest.fixture(scope="module")
+def drift_image(docker_engine: str, dependency_index: str) -> Iterator[str]:
+    """drift's own image, built from the top-level Dockerfile as CI builds it; removed after the module."""
+    import docker
+
+    api = docker.APIClient(version="auto", timeout=600)
+    stage_images: list[str] = []
+    last_id = ""
+    log: list[str] = []
+    for chunk in api.build(
+        path=str(ROOT),
+        tag=IMAGE_TAG,
+        buildargs={"PIP_INDEX_URL": dependency_index},
+        network_mode="host",
+        rm=True,
+        forcerm=True,
+        decode=True,
+    ):
+        if "error" in chunk:
+            pytest.fail(f"drift's image did not build: {chunk['error']}\n{''.join(log[-40:])}")
+        text = chunk.get("stream", "")
+        log.append(text)
+        if match := re.match(r" ---> ([0-9a-f]{12})\b", text):
+            last_id = match.group(1)
+        elif re.match(r"Step \d+/\d+ : FROM ", text) and last_id:
+            stage_images.append(last_id)  # the builder stage's image: untagged, ours to remove
+    try:
+        yield IMAGE_TAG
+    finally:
+        for image in [IMAGE_TAG, *stage_images]:
+            with contextlib.suppress(Exception):
+                api.remove_image(image)
+
+
+def _in_image(image: str, *args: str, mounts: dict[Path, str]) -> Result:
+    """`docker run --rm --group-add <socket's group> -v ... IMAGE ARGS`: as the image's own user."""
+    import docker
+
+    client = docker.from_env(version="auto", timeout=900)
+    socket = _socket_path()
+    volumes = {str(socket): {"bind": "/var/run/docker.sock", "mode": "rw"}}
+    volumes |= {str(host): {"bind": inside.removesuffix(":ro"), "mode": "ro" if inside.endswith(":ro") else "rw"}
+                for host, inside in mounts.items()}
+    container = client.containers.create(
+        image, list(args), group_add=[str(socket.stat().st_gid)], volumes=volumes, detach=True
+    )
+    try:
+        container.start()
+        code = container.wait(timeout=900)["StatusCode"]
+        stdout = container.logs(stdout=True, stderr=False).decode()
+        stderr = container.logs(stdout=False, stderr=True).decode()
+    finally:
+        container.remove(force=True)
+    return Result(code, stdout, stderr)
+
+
+def _chown_tree(path: Path, uid: int) -> None:
+    for each in [path, *path.rglob("*")]:
+        os.lchown(each, uid, uid)
+
+
+@pytest.mark.engine
+def test_drift_in_its_own_image_checks_a_sample_through_the_mounted_socket(
+    drift_image: str, drift: Drift, make_repo: object
+) -> None:
+    repo: GitRepo = make_repo("reproducible")  # type: ignore[operator]
+    commit = repo.git("rev-parse", "HEAD")
+    state = drift.db_path.parent  # the image's /var/lib/drift: its SQLite database lands where `drift` reads it
+    state.mkdir(parents=True)
+    # The image's user owns what it writes, and git reads only repositories of its own user.
+    _chown_tree(repo.path, IMAGE_UID)
+    _chown_tree(state, IMAGE_UID)
+    mounts = {repo.path: "/repos/reproducible:ro", state: "/var/lib/drift"}
+
+    whoami = _in_image(drift_image, "--version", mounts=mounts)
+    assert (whoami.code, whoami.stdout.strip()) == (0, f"drift {__version__}"), whoami.stderr
+    track = _in_image(
+        drift_image, "track", "reproducible", "--repo", "/repos/reproducible", "--commit", "main", "--pull", "never",
+        mounts=mounts,
+    )  # fmt: skip
+    assert track.code == 0, track.stderr
+    run = _in_image(drift_image, "run", "reproducible", mounts=mounts)
+    assert run.code == 0, run.stderr
+    assert "reproducible: baseline" in run.stdout
+
+    latest = drift.latest("reproducible")  # the database the image wrote, read by the drift of the checkout
+    assert latest["verdict"] == "baseline"
+    assert latest["commit"] == commit
+    assert latest["image_id"]

@@ -17,7 +17,9 @@
 # DOCKER_CERT_PATH) no socket is needed.
 #
 # State: the SQLite database in /var/lib/drift (DRIFT_DB), repository mirrors
-# in /var/cache/drift (DRIFT_CACHE_DIR); mount a volume on the first.
+# in /var/cache/drift (DRIFT_CACHE_DIR); mount a volume on the first. A
+# repository on a local path mounted into the container must belong to UID
+# 10001: git refuses to read another user's repository.
 #
 # Build argument PIP_INDEX_URL: where the dependencies come from (default
 # PyPI). drift's tests and demo serve a mirror on 127.0.0.1 and build with

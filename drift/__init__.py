@@ -1,3 +1,3 @@
 """drift: a nightly reproducibility checker for container image builds."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

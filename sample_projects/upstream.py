@@ -21,6 +21,7 @@ Command line::
     python sample_projects/upstream.py publish-file --dir D --path tool/latest.txt --content 'v1'
     python sample_projects/upstream.py publish-deb --repo D --name hello-drift --version 1.0
     python sample_projects/upstream.py publish-wheel --index D --name drift_sample_lib --version 1.0
+    python sample_projects/upstream.py publish-wheels --index D --from-dir WHEELS
 
 ``publish_deb`` needs ``dpkg-deb`` and ``dpkg-scanpackages`` (Debian's dpkg and
 dpkg-dev packages).
@@ -268,17 +269,40 @@ def publish_wheel(index_dir: str | os.PathLike[str], name: str, version: str) ->
         for path, data in files.items():
             info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
             archive.writestr(info, data)
-    project = _normalize(name)
-    links = "".join(
-        f'<a href="../../packages/{w.name}">{w.name}</a><br>\n'
-        for w in sorted(packages.glob(f"{name}-*.whl"))
-    )
-    page = f"<!DOCTYPE html><html><body>\n{links}</body></html>\n"
-    _write_atomic(root / "simple" / project / "index.html", page.encode())
-    projects = sorted({_normalize(w.name.split("-")[0]) for w in packages.glob("*.whl")})
-    listing = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in projects)
-    _write_atomic(root / "simple" / "index.html", f"<!DOCTYPE html><html><body>\n{listing}</body></html>\n".encode())
+    _write_simple_index(root)
     return wheel
+
+
+def publish_wheels(index_dir: str | os.PathLike[str], wheels: list[Path]) -> list[Path]:
+    """Copy existing wheel files (e.g. a `pip download` of real dependencies) into the simple index under `index_dir`.
+
+    A mirror of what a Dockerfile installs from PyPI, served on 127.0.0.1 for
+    builds that cannot reach the real index.
+    """
+    packages = Path(index_dir) / "packages"
+    packages.mkdir(parents=True, exist_ok=True)
+    published = []
+    for wheel in wheels:
+        if not wheel.name.endswith(".whl"):
+            raise ValueError(f"{wheel}: not a wheel file")
+        target = packages / wheel.name
+        _write_atomic(target, wheel.read_bytes())
+        published.append(target)
+    _write_simple_index(Path(index_dir))
+    return published
+
+
+def _write_simple_index(root: Path) -> None:
+    """The PEP 503 pages (simple/ and simple/<project>/) for every wheel under root/packages."""
+    by_project: dict[str, list[Path]] = {}
+    for wheel in sorted((root / "packages").glob("*.whl")):
+        by_project.setdefault(_normalize(wheel.name.split("-")[0]), []).append(wheel)
+    for project, wheels in by_project.items():
+        links = "".join(f'<a href="../../packages/{w.name}">{w.name}</a><br>\n' for w in wheels)
+        page = f"<!DOCTYPE html><html><body>\n{links}</body></html>\n"
+        _write_atomic(root / "simple" / project / "index.html", page.encode())
+    listing = "".join(f'<a href="{p}/">{p}</a><br>\n' for p in sorted(by_project))
+    _write_atomic(root / "simple" / "index.html", f"<!DOCTYPE html><html><body>\n{listing}</body></html>\n".encode())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", required=True, type=Path)
     p.add_argument("--name", required=True)
     p.add_argument("--version", required=True)
+
+    p = sub.add_parser("publish-wheels", help="copy wheel files into a PEP 503 simple index")
+    p.add_argument("--index", required=True, type=Path)
+    p.add_argument("--from-dir", required=True, type=Path, help="a directory of .whl files")
 
     p = sub.add_parser("publish-deb", help="build a .deb into a flat apt repository")
     p.add_argument("--repo", required=True, type=Path)
@@ -327,6 +355,11 @@ def main(argv: list[str] | None = None) -> int:
             print(publish_file(args.dir, args.path, data))
         elif args.command == "publish-wheel":
             print(publish_wheel(args.index, args.name, args.version))
+        elif args.command == "publish-wheels":
+            wheels = sorted(args.from_dir.glob("*.whl"))
+            if not wheels:
+                raise ValueError(f"{args.from_dir}: no .whl files")
+            print(f"{len(publish_wheels(args.index, wheels))} wheels published")
         else:
             print(publish_deb(args.repo, args.name, args.version, arch=args.arch))
     except (OSError, ValueError, RuntimeError) as e:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from drift import __version__
 from drift.values import BuildSummary, Finding, TargetSpec
 
 SCHEMA = 1
@@ -90,6 +91,7 @@ def report_document(
     return {
         "schema": SCHEMA,
         "generated_at": _iso(generated_at),
+        "drift_version": __version__,
         "targets": [
             {
                 "name": spec.name,

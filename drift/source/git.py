@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
@@ -337,6 +338,29 @@ def _require_pinned(mirror: git.Repo, repo: str, sha: str, target: str) -> None:
         raise _gone(repo, sha, target)
 
 
+def extract_tree(tree: tarfile.TarFile, dest: Path) -> None:
+    """Extract a `git archive` stream under dest with tarfile's "tar" filter: paths that would end up
+    outside dest (absolute, `..`, through a symlink) are refused; symlinks and exec bits are kept.
+
+    Python 3.11.0 to 3.11.3 (Debian 12's python3 is 3.11.2) have no extraction
+    filters; there the same checks are made here, member by member.
+    """
+    if hasattr(tarfile, "tar_filter"):
+        tree.extractall(dest, filter="tar")
+        return
+    root = os.path.realpath(dest)
+    for member in tree:
+        name = member.name.lstrip("/" + os.sep)
+        # realpath follows the symlinks extracted so far, as the filter does.
+        target = os.path.realpath(os.path.join(root, name))
+        if os.path.commonpath([root, target]) != root:
+            raise tarfile.TarError(f"{member.name!r} would be extracted outside {dest}")
+        member.name = name
+        if member.mode is not None:
+            member.mode &= ~(stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | stat.S_IWGRP | stat.S_IWOTH)
+        tree.extract(member, root)
+
+
 def _archive_into(mirror: git.Repo, repo: str, sha: str, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
@@ -347,10 +371,9 @@ def _archive_into(mirror: git.Repo, repo: str, sha: str, dest: Path) -> None:
         raise SourceError(f"cannot export commit {sha[:7]} of {display_repo(repo)}: git archive did not run")
     failure = ""
     try:
-        # Streamed: the tree never exists as a tar file on disk. The "tar"
-        # filter refuses paths outside dest and keeps symlinks and exec bits.
+        # Streamed: the tree never exists as a tar file on disk.
         with tarfile.open(fileobj=stream, mode="r|") as tree:
-            tree.extractall(dest, filter="tar")
+            extract_tree(tree, dest)
     except (tarfile.TarError, OSError) as exc:
         failure = str(exc)
     # Read what is left (tarfile stops at the end-of-archive marker, or at its

@@ -172,10 +172,12 @@ def test_the_repositorys_sample_projects_file() -> None:
         "latest-download",
         "debian-apt",
         "python-pip",
+        "drift-image",
     ]
     for target in config.targets:
         assert (target.repo, target.repo_resolved, target.commit) == ("..", str(ROOT), "HEAD")
-        assert target.context == f"sample_projects/{target.name}"
+        # drift-image is drift's own image: the Dockerfile at the top of the repository.
+        assert target.context == ("." if target.name == "drift-image" else f"sample_projects/{target.name}")
         assert (ROOT / target.context / "Dockerfile").is_file()
         assert target.pull == "missing"
     fetching = {t.name: (t.network, t.build_args) for t in config.targets if t.build_args}
@@ -183,6 +185,7 @@ def test_the_repositorys_sample_projects_file() -> None:
         "latest-download": ("host", {"UPSTREAM_URL": "http://127.0.0.1:8765/tool/latest.txt"}),
         "debian-apt": ("host", {"APT_SOURCE": "deb [trusted=yes] http://127.0.0.1:8765/apt/ ./"}),
         "python-pip": ("host", {"PIP_INDEX_URL": "http://127.0.0.1:8765/simple/"}),
+        "drift-image": ("host", {"PIP_INDEX_URL": "http://127.0.0.1:8765/pypi/simple/"}),
     }
 
 

@@ -18,6 +18,7 @@ import pytest
 from jsonschema import Draft202012Validator, ValidationError
 from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
 
+from drift import __version__
 from drift.report.document import report_document
 from drift.report.html import report_html
 from drift.report.junit import junit_xml
@@ -193,6 +194,16 @@ def _valid_document() -> dict[str, object]:
     document = report_document([(spec, build, history)], generated_at=GENERATED_AT)
     validate_report(document)
     return document
+
+
+def test_the_document_names_the_drift_version_that_wrote_it() -> None:
+    document = _valid_document()
+    assert document["drift_version"] == __version__
+    older = copy.deepcopy(document)
+    del older["drift_version"]  # documents written by drift 0.1.0 lack it and stay valid
+    validate_report(older)
+    older["drift_version"] = ""
+    assert report_errors(older)
 
 
 def test_a_document_without_its_schema_number_is_rejected() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import stat
+import tarfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 
 from drift.errors import SourceError, UsageError
 from drift.source import RepositoryCache, normalize_repo
+from drift.source.git import extract_tree
 from drift.source.location import mirror_dirname, mirror_key
 
 
@@ -191,6 +194,59 @@ def test_export_keeps_symlinks_and_executable_bits(upstream: Upstream, cache: Re
     assert os.readlink(tree / "hosts") == "/etc/hosts"
     assert stat.S_IMODE((tree / "bin/entrypoint.sh").stat().st_mode) == 0o755
     assert stat.S_IMODE((tree / "etc/app.conf").stat().st_mode) == 0o644
+
+
+def test_export_without_tar_filters_as_on_debian_12s_python(
+    upstream: Upstream, cache: RepositoryCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.11.0-3.11.3 (Debian 12's python3, the python:3.11-slim stand-in) lack tarfile's filters."""
+    monkeypatch.delattr(tarfile, "tar_filter")
+    upstream.write("bin/entrypoint.sh", '#!/bin/sh\nexec "$@"\n', executable=True)
+    upstream.write("etc/app.conf", "level = info\n")
+    upstream.symlink("hosts", "/etc/hosts")
+    sha = upstream.commit("links and scripts")
+
+    tree = cache.export(str(upstream.path), sha, tmp_path / "export")
+
+    assert files_under(tree) == {"bin/entrypoint.sh", "etc/app.conf", "hosts"}
+    assert os.readlink(tree / "hosts") == "/etc/hosts"
+    assert stat.S_IMODE((tree / "bin/entrypoint.sh").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tree / "etc/app.conf").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("filters", [True, False], ids=["tar-filter", "no-filters"])
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("../outside.txt", None)],
+        [("escape", ".."), ("escape/outside.txt", None)],
+        [("etc", "/tmp"), ("etc/outside.txt", None)],
+    ],
+    ids=["dotdot", "relative-symlink", "absolute-symlink"],
+)
+def test_a_tree_reaching_outside_the_export_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filters: bool, members: list[tuple[str, str | None]]
+) -> None:
+    if not filters:
+        monkeypatch.delattr(tarfile, "tar_filter")
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as archive:
+        for name, link in members:
+            info = tarfile.TarInfo(name)
+            if link is None:
+                info.size = 3
+                archive.addfile(info, io.BytesIO(b"bad"))
+            else:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                archive.addfile(info)
+    stream.seek(0)
+    dest = tmp_path / "export"
+    dest.mkdir()
+
+    with pytest.raises(tarfile.TarError), tarfile.open(fileobj=stream, mode="r|") as tree:
+        extract_tree(tree, dest)
+    assert not (tmp_path / "outside.txt").exists()
+    assert not Path("/tmp/outside.txt").exists() or Path("/tmp/outside.txt").read_bytes() != b"bad"
 
 
 def test_export_ignores_archive_only_attributes(upstream: Upstream, cache: RepositoryCache, tmp_path: Path) -> None:

@@ -13,31 +13,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import platformdirs
 
-from drift.alerts.deliver import valid_route
 from drift.build.interface import BuildFailed, BuildInterrupted, Engine
 from drift.catalog import default_catalogers
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRule, IgnoreRules
 from drift.compare.risks import link_risks
 from drift.compare.verdict import judge, mark_new
-from drift.config import MAX_TIMEOUT_S
 from drift.dockerfile import Risk, find_risks, layer_instructions, parse_dockerfile
-from drift.errors import DriftError, EngineError, SourceError, UsageError
+from drift.dockerfile.features import buildkit_only
+from drift.errors import DriftError, EngineError, SourceError
 from drift.image import read_image
-from drift.schedule import check_schedule
-from drift.source import RepositoryCache, normalize_repo
-from drift.storage import baselines, builds, history, images, installation, noise, targets
+from drift.source import RepositoryCache
+from drift.storage import baselines, builds, history, images, installation, noise
 from drift.storage.database import Database
-from drift.targets import check_name, check_pull, check_relative_path, source_fingerprint
+from drift.targets import source_fingerprint
 from drift.values import (
     BaseImage,
     BuilderInfo,
     BuildOutput,
-    BuildSummary,
     Finding,
     ImageRecord,
     TargetSpec,
@@ -86,88 +83,6 @@ class CheckOutcome:
     learned: tuple[str, ...] = ()
     superseded: bool = False
     interrupted: bool = False
-
-
-# --- tracking ------------------------------------------------------------------
-
-
-def prepare_target(
-    cache: RepositoryCache,
-    *,
-    name: str,
-    repo: str,
-    commit: str,
-    dockerfile: str | None = None,
-    context: str = ".",
-    build_args: dict[str, str] | None = None,
-    stage: str | None = None,
-    platform: str | None = None,
-    network: str | None = None,
-    pull: str = "always",
-    schedule: str = "@daily",
-    ignore: Sequence[str] = (),
-    timeout_s: int = 3600,
-    alerts: Sequence[str] = (),
-) -> TargetSpec:
-    """Validate a target, resolve its ref to a commit and check its Dockerfile is there. Writes nothing."""
-    check_name(name)
-    check_pull(pull)
-    check_schedule(schedule)
-    if not 0 < timeout_s <= MAX_TIMEOUT_S:
-        raise UsageError(f"timeout {timeout_s} s must be positive and at most {MAX_TIMEOUT_S} s (7 days)")
-    for route in alerts:
-        if not valid_route(route):
-            raise UsageError(f"alert route {route!r} is not an apprise URL; e.g. json://host/path or mailto://...")
-    context = check_relative_path(context, "context")
-    dockerfile = check_relative_path(dockerfile or f"{context}/Dockerfile", "dockerfile")
-    repo = normalize_repo(repo)
-    sha = cache.resolve(repo, commit)
-    with cache.checkout(repo, sha, target=name) as tree:
-        if not (tree / context).is_dir():
-            raise UsageError(f"context {context!r} is not a directory in {repo} at {sha[:12]}; check --context")
-        if not (tree / dockerfile).is_file():
-            raise UsageError(f"no Dockerfile at {dockerfile!r} in {repo} at {sha[:12]}; check --dockerfile")
-    return TargetSpec(
-        name=name,
-        repo=repo,
-        commit=sha,
-        dockerfile=dockerfile,
-        context=context,
-        build_args=dict(build_args or {}),
-        stage=stage or None,
-        platform=platform or None,
-        network=network or None,
-        pull=pull,
-        schedule=schedule,
-        ignore=tuple(ignore),
-        timeout_s=timeout_s,
-        alerts=tuple(alerts),
-    )
-
-
-def track(db: Database, cache: RepositoryCache, **fields: Any) -> tuple[TargetSpec, bool, bool]:
-    """Validate and save a target (see prepare_target). Returns the spec, whether it is new, whether its pin moved."""
-    spec = prepare_target(cache, **fields)
-    with db.session() as session:
-        created, pin_moved = targets.save_target(session, spec)
-    return spec, created, pin_moved
-
-
-def accept(db: Database, name: str, build_id: int | None = None) -> BuildSummary:
-    """Make a succeeded build (the latest of the current pin, or the given one) its fingerprint's baseline."""
-    with db.session() as session:
-        targets.get_target(session, name)
-        if build_id is None:
-            build_id = history.latest_succeeded_build_id(session, name)
-            if build_id is None:
-                raise UsageError(f"{name} has no succeeded build of its current commit to accept; run it first")
-        build = history.get_build(session, build_id)
-        if build.target != name:
-            raise UsageError(f"build {build_id} belongs to {build.target}, not {name}")
-        if build.status != "succeeded":
-            raise UsageError(f"build {build_id} did not succeed ({build.status}); only a built image can be a baseline")
-        baselines.set_baseline(session, build_id, accepted=True)
-        return history.get_build(session, build_id)
 
 
 # --- running -------------------------------------------------------------------
@@ -247,14 +162,21 @@ def check_target(
         engine.remove_objects(objects)
 
     try:
-        builder = engine.builder_info()
+        builder = replace(engine.builder_info(), builder=engine.resolve_builder(spec.builder))
         _check_free_space(engine, context.min_free_bytes)
         progress.step(spec.name, "fetching source")
         with cache.checkout(spec.repo, spec.commit, target=spec.name) as tree:
             dockerfile, context_dir = _inside_export(tree, spec)
             dockerfile_text = dockerfile.read_text(errors="replace")
             model = parse_dockerfile(dockerfile_text, spec.build_args)
-            progress.step(spec.name, "building")
+            if builder.builder == "legacy" and (needs := buildkit_only(model, dockerfile_text)):
+                raise BuildFailed(
+                    f"the legacy builder cannot build this Dockerfile: {'; '.join(needs)}; "
+                    f"track it with --builder buildkit (or auto on an engine with BuildKit)",
+                    None,
+                    "",
+                )
+            progress.step(spec.name, "building with " + builder.builder)
             built = engine.build(
                 spec,
                 context_dir,
@@ -265,6 +187,7 @@ def check_target(
                 on_log=lambda line: _on_log(progress, spec.name, line),
                 on_object=remember,
                 stop=context.stop,
+                builder=builder.builder,
             )
             bases, inherited = engine.resolve_base_images(model, spec.stage)
         progress.step(spec.name, "reading image")
@@ -507,4 +430,4 @@ def exit_code(outcomes: Sequence[CheckOutcome], fail_on: str = "drifted") -> int
     return 1 if any(outcome.verdict in flagged for outcome in outcomes) else 0
 
 
-__all__ = ["BuildContext", "CheckOutcome", "Progress", "accept", "check_target", "exit_code", "record_error", "track"]
+__all__ = ["BuildContext", "CheckOutcome", "Progress", "check_target", "exit_code", "record_error"]

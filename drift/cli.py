@@ -28,7 +28,7 @@ from drift.alerts.deliver import redact
 from drift.alerts.deliver import send as send_alert
 from drift.alerts.outbox import global_routes
 from drift.build.pool import EnginePool, EngineSpec
-from drift.check import accept, default_cache_dir, exit_code, track
+from drift.check import default_cache_dir, exit_code
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRules
 from drift.config import load_config, parse_duration
@@ -50,6 +50,7 @@ from drift.storage import alerts, garbage, history, images, targets
 from drift.storage.database import Database, default_database_url
 from drift.storage.transfer import copy_history
 from drift.targets import parse_build_args
+from drift.tracking import accept, track
 from drift.values import BuildSummary, TargetSpec, Verdict
 
 app = typer.Typer(
@@ -93,6 +94,12 @@ class FailOn(StrEnum):
     drifted = "drifted"
     noisy = "noisy"
     never = "never"
+
+
+class Builder(StrEnum):
+    auto = "auto"
+    buildkit = "buildkit"
+    legacy = "legacy"
 
 
 class Pull(StrEnum):
@@ -185,6 +192,9 @@ def track_command(
     alert: Annotated[
         list[str] | None, typer.Option("--alert", help="Apprise URL for this target's alerts, repeatable.")
     ] = None,
+    builder: Annotated[
+        Builder, typer.Option("--builder", help="auto: BuildKit where the engine has it; or buildkit, legacy.")
+    ] = Builder.auto,
 ) -> None:
     """Track a repository at a pinned commit (re-tracking updates it; a new commit starts a new baseline)."""
     settings = _settings(ctx)
@@ -205,6 +215,7 @@ def track_command(
         ignore=ignore or [],
         timeout_s=parse_duration(timeout, "--timeout"),
         alerts=alert or [],
+        builder=builder.value,
     )
     if created:
         out.print(f"tracking {spec.name} at {spec.commit[:12]} ({printable_spec(spec).repo})")
@@ -241,6 +252,7 @@ def _spec_document(spec: TargetSpec) -> dict[str, Any]:
         "ignore": list(spec.ignore),
         "timeout_s": spec.timeout_s,
         "alerts": list(spec.alerts),
+        "builder": spec.builder,
     }
 
 

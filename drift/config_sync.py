@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from drift.check import prepare_target
 from drift.config import DeclaredTarget, load_config
 from drift.errors import DriftError, SourceError, UsageError
 from drift.source import RepositoryCache
@@ -21,6 +20,7 @@ from drift.source.location import is_url
 from drift.storage import targets
 from drift.storage.database import Database
 from drift.targets import check_relative_path
+from drift.tracking import prepare_target
 from drift.values import TargetSpec
 
 

@@ -14,6 +14,8 @@ from drift.values import TargetSpec
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 BUILD_ARG = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$", re.DOTALL)
 PULL_POLICIES = ("always", "missing", "never")
+# auto: BuildKit where the engine has it; buildkit or legacy: that one, always.
+BUILDERS = ("auto", "buildkit", "legacy")
 
 
 def check_name(name: str) -> str:
@@ -50,6 +52,12 @@ def check_pull(policy: str) -> str:
     if policy not in PULL_POLICIES:
         raise UsageError(f"pull policy {policy!r} is not one of {', '.join(PULL_POLICIES)}")
     return policy
+
+
+def check_builder(builder: str) -> str:
+    if builder not in BUILDERS:
+        raise UsageError(f"builder {builder!r} is not one of {', '.join(BUILDERS)}")
+    return builder
 
 
 def source_fingerprint(spec: TargetSpec) -> str:

@@ -147,6 +147,8 @@ class BuilderInfo:
     os: str
     arch: str
     storage_driver: str
+    # "legacy" or "buildkit": which of the engine's builders ran the build.
+    builder: str = "legacy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +262,8 @@ class TargetSpec:
     ignore: tuple[str, ...] = ()
     timeout_s: int = 3600
     alerts: tuple[str, ...] = ()
+    # "auto" (BuildKit where the engine has it), "buildkit" or "legacy".
+    builder: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,6 +155,25 @@ class DockerEngine:
         final_base = current
         return [replace(b, final=b is final_base) for b in resolved], final_base.layer_count
 
+    def resolve_builder(self, requested: str) -> str:
+        """The builder a build asking for `requested` (auto, buildkit, legacy) runs with on this engine.
+
+        BuildKit builds through the API need API 1.39 (Engine 18.09) on Linux;
+        `auto` takes it wherever it is there.
+        """
+        if requested == "legacy":
+            return "legacy"
+        info = self.builder_info()
+        has_buildkit = info.os == "linux" and _api_at_least(info.api_version, (1, 39))
+        if has_buildkit:
+            return "buildkit"
+        if requested == "buildkit":
+            raise EngineError(
+                f"the Docker Engine at {self.host} has no BuildKit (API {info.api_version}, {info.os}); "
+                "track the target with --builder legacy or auto"
+            )
+        return "legacy"
+
     def get_image(self, image: str) -> Iterable[bytes]:
         """The `docker save` stream of `image`; transport errors surface while it is read."""
         chunks: Iterable[bytes] = self.api.get_image(image)
@@ -436,6 +455,14 @@ class DockerEngine:
             return None
         stats = os.statvfs(root)
         return stats.f_bavail * stats.f_frsize
+
+
+def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
+    parts = version.split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) >= wanted
+    except (IndexError, ValueError):
+        return False
 
 
 def _dockerignore(context_dir: Path) -> list[str] | None:

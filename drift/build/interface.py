@@ -56,6 +56,9 @@ class Engine(Protocol):
     def builder_info(self) -> BuilderInfo:
         """The engine's version, API version, OS/arch and storage driver."""
 
+    def resolve_builder(self, requested: str) -> str:
+        """"legacy" or "buildkit": what a build asking for `requested` (auto, buildkit, legacy) runs with."""
+
     def free_bytes(self) -> int | None:
         """Free space where the engine keeps its data; None when it cannot be known (a remote engine)."""
 
@@ -71,8 +74,12 @@ class Engine(Protocol):
         on_log: LogSink | None = None,
         on_object: LogSink | None = None,
         stop: threading.Event | None = None,
+        builder: str = "legacy",
     ) -> BuiltImage:
-        """Build from scratch, no cache. Raises BuildFailed (a verdict), BuildInterrupted or EngineError."""
+        """Build from scratch, no cache, with `builder` ("legacy" or "buildkit").
+
+        Raises BuildFailed (a verdict), BuildInterrupted or EngineError.
+        """
 
     def resolve_base_images(self, dockerfile: Dockerfile, target_stage: str | None) -> tuple[list[BaseImage], int]:
         """What each FROM resolved to, and how many layers the final stage inherits from its base."""

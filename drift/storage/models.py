@@ -108,6 +108,9 @@ class TargetRow(Base):
     platform: Mapped[str | None] = mapped_column(String(100))
     network: Mapped[str | None] = mapped_column(String(100))
     pull: Mapped[str] = mapped_column(String(16), default="always")
+    # auto | buildkit | legacy. Targets tracked before drift 0.2 were built by the legacy builder and keep
+    # it (the server default), so that an upgrade never changes how a stored target is built.
+    builder: Mapped[str] = mapped_column(String(16), default="auto", server_default="legacy")
     schedule: Mapped[str] = mapped_column(String(100), default="@daily")
     ignore: Mapped[list[str]] = mapped_column(default=list)
     timeout_s: Mapped[int] = mapped_column(Integer, default=3600, server_default="3600")
@@ -153,6 +156,8 @@ class BuildRow(Base):
     api_version: Mapped[str | None] = mapped_column(String(20))
     os_arch: Mapped[str | None] = mapped_column(String(100))
     storage_driver: Mapped[str | None] = mapped_column(String(100))
+    # Which builder ran it: "legacy" or "buildkit" (None: a build of a drift before 0.2, legacy).
+    builder: Mapped[str | None] = mapped_column(String(16))
     # The build this one was judged against (None for baseline, failed, error).
     compared_to_id: Mapped[int | None] = mapped_column(ForeignKey("builds.id", ondelete="SET NULL"))
     error: Mapped[str | None] = mapped_column(LosslessText)

@@ -42,6 +42,7 @@ def target_spec(row: TargetRow) -> TargetSpec:
         ignore=tuple(row.ignore),
         timeout_s=row.timeout_s,
         alerts=tuple(row.alert_routes or ()),
+        builder=row.builder,
     )
 
 
@@ -60,6 +61,7 @@ def write_target_spec(row: TargetRow, spec: TargetSpec) -> None:
     row.ignore = list(spec.ignore)
     row.timeout_s = spec.timeout_s
     row.alert_routes = list(spec.alerts) or None
+    row.builder = spec.builder
 
 
 def builder_info(row: BuildRow) -> BuilderInfo | None:
@@ -73,6 +75,7 @@ def builder_info(row: BuildRow) -> BuilderInfo | None:
         os=os_name,
         arch=arch,
         storage_driver=row.storage_driver or "",
+        builder=row.builder or "legacy",
     )
 
 
@@ -81,6 +84,7 @@ def write_builder_info(row: BuildRow, builder: BuilderInfo) -> None:
     row.api_version = builder.api_version
     row.os_arch = f"{builder.os}/{builder.arch}"
     row.storage_driver = builder.storage_driver
+    row.builder = builder.builder
 
 
 def dialect_insert(session: Session, model: type[Any]) -> Any:

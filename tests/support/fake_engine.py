@@ -82,6 +82,7 @@ class FakeEngine:
     log_lines: Sequence[str] = ("Step 1/2 : FROM busybox:latest", "Step 2/2 : RUN make")
     builds: list[TargetSpec] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    builders: list[str] = field(default_factory=list)
     images: dict[str, bytes] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -90,6 +91,9 @@ class FakeEngine:
 
     def free_bytes(self) -> int | None:
         return None
+
+    def resolve_builder(self, requested: str) -> str:
+        return "legacy" if requested == "legacy" else "buildkit"
 
     def build(
         self,
@@ -103,8 +107,10 @@ class FakeEngine:
         on_log: LogSink | None = None,
         on_object: LogSink | None = None,
         stop: threading.Event | None = None,
+        builder: str = "legacy",
     ) -> BuiltImage:
         assert dockerfile.is_file() and context_dir.is_dir()
+        self.builders.append(builder)
         with self.lock:
             self.builds.append(spec)
             outcome = self.outcomes.pop(0)

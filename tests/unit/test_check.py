@@ -14,12 +14,13 @@ from support.fake_engine import FakeEngine, failed, fixture_image, saved_image
 
 from drift import check as check_module
 from drift.build.pool import EnginePool, EngineSpec
-from drift.check import BuildContext, SilentProgress, check_target, exit_code, track
+from drift.check import BuildContext, SilentProgress, check_target, exit_code
 from drift.errors import EngineError
 from drift.run import RunOptions, run
 from drift.source import RepositoryCache
 from drift.storage import history, images, leases
 from drift.storage.database import Database
+from drift.tracking import track
 from drift.values import TargetSpec, Verdict
 
 DOCKERFILE = "FROM busybox:latest\nCOPY app /app\nRUN make\n"

@@ -8,7 +8,7 @@ so one unreachable repository does not stop the others.
 
 Every problem is a `UsageError` of one line, `FILE:LINE: what is wrong; what
 to do`, pointing at the line of the offending key. `tomllib` gives no positions
-for values, so `key_lines` scans the text for them.
+for values, so `drift.toml_lines.key_lines` scans the text for them.
 
 The format::
 
@@ -38,7 +38,7 @@ import contextlib
 import difflib
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -49,6 +49,7 @@ from drift.errors import UsageError
 from drift.schedule import check_schedule
 from drift.source.location import is_url
 from drift.targets import check_name, check_pull, check_relative_path, parse_build_args
+from drift.toml_lines import KeyPath, key_lines
 
 DEFAULT_TIMEOUT_S = 3600
 """The build timeout of a target that sets none (the engine client's default too)."""
@@ -74,10 +75,6 @@ TARGET_KEYS = (
 DEFAULTS_KEYS = ("pull", "schedule", "network", "platform", "timeout", "ignore", "alerts")
 TOP_LEVEL_TABLES = ("defaults", "target", "builders")
 BUILDER_KEYS = ("host", "tls_verify", "cert_path")
-
-KeyPath = tuple[str | int, ...]
-"""Where a value sits in the document: table and key names, and 0-based array indexes."""
-
 
 @dataclass(frozen=True, slots=True)
 class TargetDefaults:
@@ -551,219 +548,3 @@ def _plain_toml_error(message: str) -> tuple[str, str]:
             return "table [target] is declared twice", "declare each target as a [[target]] table (double brackets)"
         return f"table [{table}] is declared twice", "merge the two"
     return message[:1].lower() + message[1:], "fix the TOML syntax (https://toml.io)"
-
-
-# --- positions ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: str  # "word" (bare key, number, bool, date), "string", "multiline", "punct", "newline", "end"
-    text: str  # a string's value; a word or punctuation as written
-    line: int
-
-
-_WORD_END = frozenset(" \t\r\n#[]{}=,\"'")
-
-
-def _tokens(text: str) -> Iterator[_Token]:
-    """TOML's lexical level: comments dropped, strings whole (a multi-line one is one token)."""
-    index, line, size = 0, 1, len(text)
-    while index < size:
-        char = text[index]
-        if char == "\n":
-            yield _Token("newline", char, line)
-            line += 1
-            index += 1
-        elif char in " \t\r":
-            index += 1
-        elif char == "#":
-            end = text.find("\n", index)
-            index = size if end == -1 else end
-        elif char in "\"'":
-            if text.startswith(char * 3, index):
-                end = _multiline_end(text, index + 3, char)
-                yield _Token("multiline", text[index + 3 : end - 3], line)
-            else:
-                end = _string_end(text, index + 1, char)
-                yield _Token("string", _string_value(text[index:end]), line)
-            line += text.count("\n", index, end)
-            index = end
-        elif char in "[]{}=,":
-            yield _Token("punct", char, line)
-            index += 1
-        else:
-            end = index
-            while end < size and text[end] not in _WORD_END:
-                end += 1
-            yield _Token("word", text[index:end], line)
-            index = end
-    yield _Token("end", "", line)
-
-
-def _string_end(text: str, index: int, quote: str) -> int:
-    """The index after the closing quote of a one-line string whose content starts at `index`."""
-    while index < len(text) and text[index] not in (quote, "\n"):
-        index += 2 if quote == '"' and text[index] == "\\" else 1
-    return min(index + 1, len(text))
-
-
-def _multiline_end(text: str, index: int, quote: str) -> int:
-    """The index after the closing delimiter of a multi-line string whose content starts at `index`."""
-    while index < len(text):
-        if quote == '"' and text[index] == "\\":
-            index += 2
-        elif text.startswith(quote * 3, index):
-            end = index + 3
-            # Up to two quotes right before the delimiter belong to the content: `""""a""""`.
-            while end < len(text) and end - index < 5 and text[end] == quote:
-                end += 1
-            return end
-        else:
-            index += 1
-    return len(text)
-
-
-def _string_value(written: str) -> str:
-    if written.startswith("'") or "\\" not in written:
-        return written[1:-1]
-    try:
-        return str(tomllib.loads(f"value = {written}")["value"])
-    except tomllib.TOMLDecodeError:
-        return written[1:-1]
-
-
-def key_lines(text: str) -> dict[KeyPath, int]:
-    """The 1-based line of every table header, key and array element of a TOML document.
-
-    Paths are as `tomllib` nests the values, with 0-based indexes for arrays
-    and arrays of tables: `("target", 1, "build_args", "VERSION")` is the
-    `VERSION` key of the second `[[target]]`'s build_args, whether written in
-    an inline table, as a dotted key or under `[target.build_args]`. A dotted
-    key also gives the line of each of its prefixes. Text inside strings,
-    multi-line ones included, is never taken for a key. Meant for text that
-    `tomllib` accepted; on anything else it returns what it found.
-    """
-    return _Locator(text).run()
-
-
-class _Locator:
-    def __init__(self, text: str) -> None:
-        self.tokens = list(_tokens(text))
-        self.index = 0
-        self.lines: dict[KeyPath, int] = {}
-        self.array_tables: dict[KeyPath, int] = {}  # how many [[x]] headers each path has had so far
-
-    def peek(self) -> _Token:
-        return self.tokens[self.index]
-
-    def take(self) -> _Token:
-        token = self.tokens[self.index]
-        if token.kind != "end":
-            self.index += 1
-        return token
-
-    def at(self, punct: str) -> bool:
-        token = self.peek()
-        return token.kind == "punct" and token.text == punct
-
-    def skip_newlines(self) -> None:
-        while self.peek().kind == "newline":
-            self.take()
-
-    def run(self) -> dict[KeyPath, int]:
-        table: KeyPath = ()
-        while self.peek().kind != "end":
-            self.skip_newlines()
-            token = self.peek()
-            if token.kind == "end":
-                break
-            if self.at("["):
-                table = self.header()
-            else:
-                self.key_value(table)
-            # Whatever is left of the statement's line (nothing, in valid TOML).
-            while self.peek().kind not in ("newline", "end"):
-                self.take()
-        return self.lines
-
-    def header(self) -> KeyPath:
-        line = self.take().line
-        is_array = self.at("[")
-        if is_array:
-            self.take()
-        keys = self.keys("]")
-        self.take()
-        if is_array:
-            self.take()
-            path = (*self.resolve(keys[:-1]), *keys[-1:])
-            count = self.array_tables.get(path, 0)
-            self.array_tables[path] = count + 1
-            path = (*path, count)
-        else:
-            path = self.resolve(keys)
-        self.lines.setdefault(path, line)
-        return path
-
-    def resolve(self, keys: tuple[str, ...]) -> KeyPath:
-        """A header's keys as a path: a name that is an array of tables means its latest element."""
-        path: KeyPath = ()
-        for key in keys:
-            path = (*path, key)
-            if path in self.array_tables:
-                path = (*path, self.array_tables[path] - 1)
-        return path
-
-    def keys(self, stop: str) -> tuple[str, ...]:
-        """A (dotted) key, up to the `stop` punctuation; a word like `a.b` is two keys."""
-        keys: list[str] = []
-        while not self.at(stop) and self.peek().kind not in ("newline", "end", "punct"):
-            token = self.take()
-            if token.kind == "word":
-                keys.extend(part for part in token.text.split(".") if part)
-            else:
-                keys.append(token.text)
-        return tuple(keys)
-
-    def key_value(self, base: KeyPath) -> None:
-        line = self.peek().line
-        keys = self.keys("=")
-        if not keys or not self.at("="):
-            return
-        self.take()
-        for length in range(1, len(keys) + 1):
-            self.lines.setdefault((*base, *keys[:length]), line)
-        self.value((*base, *keys))
-
-    def value(self, path: KeyPath) -> None:
-        token = self.take()
-        if token.kind == "word":
-            # A date-time may be written with a space: `1979-05-27 07:32:00`.
-            while self.peek().kind == "word" and self.peek().line == token.line:
-                self.take()
-        elif token.kind == "punct" and token.text == "[":
-            index = 0
-            while True:
-                self.skip_newlines()
-                if self.at("]") or self.peek().kind == "end":
-                    self.take()
-                    return
-                if self.at(","):
-                    self.take()
-                    continue
-                self.lines.setdefault((*path, index), self.peek().line)
-                self.value((*path, index))
-                index += 1
-        elif token.kind == "punct" and token.text == "{":
-            while True:
-                self.skip_newlines()
-                if self.at("}") or self.peek().kind == "end":
-                    self.take()
-                    return
-                if self.at(","):
-                    self.take()
-                    continue
-                before = self.index
-                self.key_value(path)
-                if self.index == before:  # not a key: step over it rather than loop
-                    self.take()

@@ -6,9 +6,13 @@ database. This module only reads and validates the file; resolving refs to
 commits and checking that repositories exist happen at sync time, per target,
 so one unreachable repository does not stop the others.
 
+`tomllib` reads the file; the JSON Schema `config_schema.json` beside this
+module says which tables and keys there are and of what type; the few rules a
+schema cannot state (names, pull policies, schedules, timeouts, paths, build
+args, alert routes) are checked here with drift's one definition of each.
 Every problem is a `UsageError` of one line, `FILE:LINE: what is wrong; what
-to do`, pointing at the line of the offending key. `tomllib` gives no positions
-for values, so `drift.toml_lines.key_lines` scans the text for them.
+to do`, pointing at the line of the offending key: `tomllib` gives no
+positions, so `drift.toml_lines.key_lines` scans the text for them.
 
 The format::
 
@@ -30,51 +34,49 @@ The format::
     schedule = "@daily"                        # 5-field cron, or @hourly, @daily, ...
     timeout = "2h"                             # seconds, or "90s", "30m", "2h", "1h30m"
     ignore = ["/srv/cache/**"]
+    alerts = ["json://hooks.example.com/drift"]   # apprise URLs, besides DRIFT_ALERT_URLS
+
+    [[builders]]                # optional; the Docker Engines builds go to
+    host = "tcp://builder-1:2376"
+    tls_verify = true
+    cert_path = "certs/builder-1"              # relative to this file's directory
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
+import json
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any
 
 from drift.alerts.deliver import valid_route
+from drift.config_schema import schema_problems, toml_literal
 from drift.errors import UsageError
 from drift.schedule import check_schedule
 from drift.source.location import is_url
-from drift.targets import check_name, check_pull, check_relative_path, parse_build_args
+from drift.targets import PULL_POLICIES, check_name, check_pull, check_relative_path, parse_build_args
 from drift.toml_lines import KeyPath, key_lines
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "MAX_TIMEOUT_S",
+    "DeclaredBuilder",
+    "DeclaredTarget",
+    "DriftConfig",
+    "TargetDefaults",
+    "key_lines",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
 
 DEFAULT_TIMEOUT_S = 3600
 """The build timeout of a target that sets none (the engine client's default too)."""
 
-
-# What each table accepts, in the order the documentation lists them.
-TARGET_KEYS = (
-    "name",
-    "repo",
-    "commit",
-    "dockerfile",
-    "context",
-    "build_args",
-    "target",
-    "platform",
-    "network",
-    "pull",
-    "schedule",
-    "timeout",
-    "ignore",
-    "alerts",
-)
-DEFAULTS_KEYS = ("pull", "schedule", "network", "platform", "timeout", "ignore", "alerts")
-TOP_LEVEL_TABLES = ("defaults", "target", "builders")
-BUILDER_KEYS = ("host", "tls_verify", "cert_path")
 
 @dataclass(frozen=True, slots=True)
 class TargetDefaults:
@@ -187,7 +189,14 @@ def parse_config(text: str, path: Path) -> DriftConfig:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(text, path, exc) from None
-    return _Reader(path, key_lines(text)).config(document)
+    file = _File(path, key_lines(text))
+    problems = schema_problems(document)
+    if problems:
+        # An unknown key first (a misspelt key explains a missing one), then the first problem in the file.
+        first = min(problems, key=lambda problem: (not problem.unknown_key, file.line(problem.where)))
+        raise file.error(first.where, first.message)
+    defaults = TargetDefaults(**file.read(document.get("defaults", {}), ("defaults",)))
+    return DriftConfig(path, file.targets(document, defaults), defaults, file.builders(document))
 
 
 _DURATION = re.compile(r"(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?")
@@ -219,251 +228,129 @@ def parse_duration(text: str, what: str = "value") -> int:
     return seconds
 
 
-# --- validation ---------------------------------------------------------------
+# --- what a schema cannot say -----------------------------------------------------------
 
 
 _IN_REPOSITORY = "write it relative to the repository's root"
 
 
-class _Reader:
-    """Validates the parsed document, table by table, turning each problem into a `FILE:LINE:` error."""
+def _timeout(value: object) -> int:
+    """Seconds from an integer or a duration string (the schema leaves the type to this check)."""
+    if isinstance(value, str):
+        return parse_duration(value, "timeout")
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        wrong = f"timeout {toml_literal(value)} is not positive whole seconds nor a duration string"
+        raise UsageError(f'{wrong}; write e.g. timeout = 3600 or timeout = "1h"')
+    if value > MAX_TIMEOUT_S:
+        raise UsageError(f"timeout {value} is longer than the {MAX_TIMEOUT_S // 86400}-day maximum; e.g. 7200")
+    return value
 
-    def __init__(self, path: Path, lines: Mapping[KeyPath, int]) -> None:
-        self.path = path
-        self.lines = lines
+
+def _unset_if_blank(value: str) -> str | None:
+    """"" stands for "unset" (the engine's own default), overriding any [defaults] value."""
+    return value.strip() or None
+
+
+def _build_arg(name: str, value: str) -> str:
+    # The command line's KEY=VALUE rule, so a name the CLI refuses is refused here too.
+    try:
+        parsed = parse_build_args([f"{name}={value}"])
+    except UsageError:
+        parsed = {}
+    if parsed != {name: value}:
+        raise UsageError(f"build arg name {name!r} is invalid; use letters, digits and '_', not starting with a digit")
+    return value
+
+
+def _alert_route(route: str, index: int) -> str:
+    if not valid_route(route):
+        advice = 'write apprise URLs, e.g. alerts = ["json://hooks.example.com/drift"]'
+        raise UsageError(f"alerts entry {index + 1} ({route!r}) is not an apprise URL; {advice}")
+    return route
+
+
+_PULL_ADVICE = f"write pull = {', '.join(map(json.dumps, PULL_POLICIES[:-1]))} or {json.dumps(PULL_POLICIES[-1])}"
+
+# Each key's rule (drift's one definition of it) and what to add to its error; keys not here are taken as they are.
+_RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "name": (check_name, ""),
+    "dockerfile": (lambda path: check_relative_path(path, "dockerfile"), _IN_REPOSITORY),
+    "context": (lambda path: check_relative_path(path, "context"), _IN_REPOSITORY),
+    "target": (_unset_if_blank, ""),
+    "platform": (_unset_if_blank, ""),
+    "network": (_unset_if_blank, ""),
+    "pull": (check_pull, _PULL_ADVICE),
+    "schedule": (check_schedule, ""),
+    "timeout": (_timeout, ""),
+    "ignore": (tuple, ""),
+}
+
+_FIELDS = {"target": "stage", "timeout": "timeout_s"}
+"""The keys of the file whose dataclass fields are named otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    """A drift.toml being read: its values through their rules, and a problem at a key said as `FILE:LINE: ...`."""
+
+    path: Path
+    lines: dict[KeyPath, int]
 
     def line(self, where: KeyPath) -> int:
-        """The line of `where`, else of the nearest enclosing table or key that has one."""
-        while where:
-            if where in self.lines:
-                return self.lines[where]
+        """The line of `where` (of its first table, for an array of tables), else of the nearest key around it."""
+        if where not in self.lines and (*where, 0) in self.lines:
+            return self.lines[(*where, 0)]
+        while where and where not in self.lines:
             where = where[:-1]
-        return 1
+        return self.lines.get(where, 1)
 
-    def fail(self, where: KeyPath, message: str) -> NoReturn:
-        raise UsageError(f"{self.path}:{self.line(where)}: {message}")
+    def error(self, where: KeyPath, message: str) -> UsageError:
+        return UsageError(f"{self.path}:{self.line(where)}: {message}")
 
-    def config(self, document: dict[str, object]) -> DriftConfig:
-        for key, value in document.items():
-            if key not in TOP_LEVEL_TABLES:
-                self.fail((key,), _unknown_table(key, value))
-        defaults = self.defaults(document.get("defaults", {}))
-        declared = document.get("target", [])
-        if not isinstance(declared, list):
-            self.fail(
-                ("target",),
-                "targets are declared as [[target]] tables (double brackets), one per target; "
-                'write [[target]] followed by name = "...", repo = "...", commit = "..."',
-            )
-        targets: list[DeclaredTarget] = []
+    def check(self, where: KeyPath, rule: Callable[..., Any], *args: Any, advice: str = "") -> Any:
+        try:
+            return rule(*args)
+        except UsageError as exc:
+            raise self.error(where, f"{exc}; {advice}" if advice else str(exc)) from None
+
+    def read(self, table: dict[str, Any], where: KeyPath) -> dict[str, Any]:
+        """A [defaults] or [[target]] table's values, through their rules, by the dataclasses' field names."""
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            at = (*where, key)
+            if key == "build_args":
+                value = {arg: self.check((*at, arg), _build_arg, arg, text) for arg, text in value.items()}
+            elif key == "alerts":
+                value = tuple(self.check((*at, index), _alert_route, route, index) for index, route in enumerate(value))
+            elif key in _RULES:
+                rule, advice = _RULES[key]
+                value = self.check(at, rule, value, advice=advice)
+            values[_FIELDS.get(key, key)] = value
+        return values
+
+    def targets(self, document: dict[str, Any], defaults: TargetDefaults) -> tuple[DeclaredTarget, ...]:
+        unset: dict[str, Any] = {"dockerfile": None, "context": ".", "build_args": {}, "stage": None}
         first_by_name: dict[str, DeclaredTarget] = {}
-        for index, table in enumerate(declared):
-            if not isinstance(table, dict):
-                self.fail(("target", index), f"target #{index + 1} is {_kind(table)}; declare each target as a table")
-            target = self.target(index, table, defaults)
+        for index, table in enumerate(document.get("target", [])):
+            where = ("target", index)
+            values = {**asdict(defaults), **unset, **self.read(table, where)}
+            repo_resolved = _resolve_repo(values["repo"], self.path)
+            target = DeclaredTarget(**values, repo_resolved=repo_resolved, line=self.line(where))
             first = first_by_name.setdefault(target.name, target)
             if first is not target:
                 message = f"target name {target.name!r} is declared twice (first at line {first.line})"
-                self.fail(("target", index), f"{message}; give each [[target]] its own name")
-            targets.append(target)
-        return DriftConfig(
-            path=self.path, targets=tuple(targets), defaults=defaults, builders=self.builders(document)
-        )
+                raise self.error(where, f"{message}; give each [[target]] its own name")
+        return tuple(first_by_name.values())
 
-    def builders(self, document: dict[str, object]) -> tuple[DeclaredBuilder, ...]:
-        declared = document.get("builders", [])
-        if not isinstance(declared, list):
-            self.fail(("builders",), 'engines are declared as [[builders]] tables, each with host = "tcp://..."')
+    def builders(self, document: dict[str, Any]) -> tuple[DeclaredBuilder, ...]:
         builders = []
-        for index, table in enumerate(declared):
-            where: KeyPath = ("builders", index)
-            if not isinstance(table, dict):
-                self.fail(where, f"builder #{index + 1} is {_kind(table)}; declare each engine as a [[builders]] table")
-            self.reject_unknown(table, BUILDER_KEYS, where, f"[[builders]] #{index + 1}")
-            host = self.required_text(table, "host", where, "[[builders]]", 'host = "tcp://builder-1:2376"')
-            if "://" not in host:
-                self.fail((*where, "host"), f"host {host!r} is not a Docker host URL; e.g. tcp://builder-1:2376")
-            tls_verify = table.get("tls_verify", False)
-            if not isinstance(tls_verify, bool):
-                self.fail((*where, "tls_verify"), "tls_verify must be true or false")
-            cert_path = self.text(table, "cert_path", where)
+        for index, table in enumerate(document.get("builders", [])):
+            cert_path = table.get("cert_path")
             if cert_path is not None and not Path(cert_path).is_absolute():
                 cert_path = str((self.path.parent / cert_path).resolve())
-            builders.append(DeclaredBuilder(host, tls_verify, cert_path, self.line(where)))
+            line = self.line(("builders", index))
+            builders.append(DeclaredBuilder(table["host"], table.get("tls_verify", False), cert_path, line))
         return tuple(builders)
-
-    def defaults(self, table: object) -> TargetDefaults:
-        where: KeyPath = ("defaults",)
-        if not isinstance(table, dict):
-            self.fail(where, f"defaults is {_kind(table)}; write it as one [defaults] table")
-        for key in table:
-            if key in TARGET_KEYS and key not in DEFAULTS_KEYS:
-                advice = f"set it in each [[target]] ([defaults] takes {', '.join(DEFAULTS_KEYS)})"
-                self.fail((*where, key), f"{key!r} cannot have a default; {advice}")
-        self.reject_unknown(table, DEFAULTS_KEYS, where, "[defaults]")
-        builtin = TargetDefaults()
-        return TargetDefaults(
-            pull=self.pull(table, where, builtin.pull),
-            schedule=self.schedule(table, where, builtin.schedule),
-            network=self.optional_text(table, "network", where, builtin.network),
-            platform=self.optional_text(table, "platform", where, builtin.platform),
-            timeout_s=self.timeout(table, where, builtin.timeout_s),
-            ignore=self.ignore(table, where, builtin.ignore),
-            alerts=self.alerts(table, where, builtin.alerts),
-        )
-
-    def target(self, index: int, table: dict[str, object], defaults: TargetDefaults) -> DeclaredTarget:
-        where: KeyPath = ("target", index)
-        name = table.get("name")
-        label = f"[[target]] {name!r}" if isinstance(name, str) else f"[[target]] #{index + 1}"
-        self.reject_unknown(table, TARGET_KEYS, where, label)
-        name = self.required_text(table, "name", where, label, 'name = "web"')
-        self.check(check_name, name, (*where, "name"))
-        repo = self.required_text(table, "repo", where, label, 'repo = "<git URL or local path>"')
-        commit = self.required_text(table, "commit", where, label, 'commit = "main" (a branch, tag or SHA)')
-        context = self.text(table, "context", where) or "."
-        context = self.check(check_relative_path, context, (*where, "context"), "context", advice=_IN_REPOSITORY)
-        dockerfile = self.text(table, "dockerfile", where)
-        if dockerfile is not None:
-            dockerfile = self.check(
-                check_relative_path, dockerfile, (*where, "dockerfile"), "dockerfile", advice=_IN_REPOSITORY
-            )
-        return DeclaredTarget(
-            name=name,
-            repo=repo,
-            repo_resolved=_resolve_repo(repo, self.path),
-            commit=commit,
-            dockerfile=dockerfile,
-            context=context,
-            build_args=self.build_args(table, where),
-            stage=self.optional_text(table, "target", where, None),
-            platform=self.optional_text(table, "platform", where, defaults.platform),
-            network=self.optional_text(table, "network", where, defaults.network),
-            pull=self.pull(table, where, defaults.pull),
-            schedule=self.schedule(table, where, defaults.schedule),
-            timeout_s=self.timeout(table, where, defaults.timeout_s),
-            ignore=self.ignore(table, where, defaults.ignore),
-            alerts=self.alerts(table, where, defaults.alerts),
-            line=self.line(where),
-        )
-
-    def reject_unknown(self, table: dict[str, object], known: tuple[str, ...], where: KeyPath, label: str) -> None:
-        for key in table:
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                guess = f"did you mean {close[0]!r}? " if close else ""
-                self.fail((*where, key), f"unknown key {key!r} in {label}; {guess}known keys: {', '.join(known)}")
-
-    def check(self, validate: Callable[..., str], value: str, where: KeyPath, *args: str, advice: str = "") -> str:
-        """Run one of drift.targets' validators, pointing its error at the value's line (and adding `advice`)."""
-        try:
-            return validate(value, *args)
-        except UsageError as exc:
-            self.fail(where, f"{exc}; {advice}" if advice else str(exc))
-
-    def text(self, table: dict[str, object], key: str, where: KeyPath) -> str | None:
-        if key not in table:
-            return None
-        value = table[key]
-        if not isinstance(value, str):
-            self.fail((*where, key), f"{key} must be a string, not {_kind(value)}; {_quote_it(key, value)}")
-        return value
-
-    def required_text(self, table: dict[str, object], key: str, where: KeyPath, label: str, example: str) -> str:
-        value = self.text(table, key, where)
-        if value is None:
-            self.fail(where, f"{label} has no {key}; add {example}")
-        if not value.strip():
-            self.fail((*where, key), f"{key} is empty in {label}; write {example}")
-        return value
-
-    def optional_text(self, table: dict[str, object], key: str, where: KeyPath, default: str | None) -> str | None:
-        """A string value; "" stands for "unset" (the engine's own default), overriding any [defaults] value."""
-        value = self.text(table, key, where)
-        if value is None:
-            return default
-        return value.strip() or None
-
-    def pull(self, table: dict[str, object], where: KeyPath, default: str) -> str:
-        value = self.text(table, "pull", where)
-        if value is None:
-            return default
-        return self.check(check_pull, value, (*where, "pull"), advice='write pull = "always", "missing" or "never"')
-
-    def schedule(self, table: dict[str, object], where: KeyPath, default: str) -> str:
-        value = self.text(table, "schedule", where)
-        if value is None:
-            return default
-        try:
-            return check_schedule(value)
-        except UsageError as exc:
-            self.fail((*where, "schedule"), str(exc))
-
-    def timeout(self, table: dict[str, object], where: KeyPath, default: int) -> int:
-        if "timeout" not in table:
-            return default
-        value = table["timeout"]
-        if isinstance(value, str):
-            try:
-                return parse_duration(value, "timeout")
-            except UsageError as exc:
-                self.fail((*where, "timeout"), str(exc))
-        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TIMEOUT_S:
-            return value
-        wrong = f"timeout {_literal(value)} is not positive whole seconds nor a duration string"
-        self.fail((*where, "timeout"), f'{wrong}; write e.g. timeout = 3600 or timeout = "1h"')
-
-    def ignore(self, table: dict[str, object], where: KeyPath, default: tuple[str, ...]) -> tuple[str, ...]:
-        if "ignore" not in table:
-            return default
-        value = table["ignore"]
-        if not isinstance(value, list):
-            advice = 'e.g. ignore = ["/var/log/**"]'
-            self.fail((*where, "ignore"), f"ignore must be an array of path globs, not {_kind(value)}; {advice}")
-        for index, glob in enumerate(value):
-            if not isinstance(glob, str) or not glob.strip():
-                what = "an empty string" if isinstance(glob, str) else _kind(glob)
-                advice = 'each entry must be a quoted path glob, e.g. "/var/log/**"'
-                self.fail((*where, "ignore", index), f"ignore entry {index + 1} is {what}; {advice}")
-        return tuple(value)
-
-    def alerts(self, table: dict[str, object], where: KeyPath, default: tuple[str, ...]) -> tuple[str, ...]:
-        if "alerts" not in table:
-            return default
-        value = table["alerts"]
-        advice = 'write apprise URLs, e.g. alerts = ["json://hooks.example.com/drift"]'
-        if not isinstance(value, list):
-            self.fail((*where, "alerts"), f"alerts must be an array of apprise URLs, not {_kind(value)}; {advice}")
-        for index, route in enumerate(value):
-            if not isinstance(route, str) or not valid_route(route):
-                what = repr(route) if isinstance(route, str) else _kind(route)
-                self.fail(
-                    (*where, "alerts", index), f"alerts entry {index + 1} ({what}) is not an apprise URL; {advice}"
-                )
-        return tuple(value)
-
-    def build_args(self, table: dict[str, object], where: KeyPath) -> dict[str, str]:
-        if "build_args" not in table:
-            return {}
-        value = table["build_args"]
-        where = (*where, "build_args")
-        if not isinstance(value, dict):
-            advice = 'e.g. build_args = { VERSION = "1.2" }'
-            self.fail(where, f"build_args must be a table of strings, not {_kind(value)}; {advice}")
-        args: dict[str, str] = {}
-        for key, arg in value.items():
-            if not isinstance(arg, str):
-                self.fail((*where, key), f"build arg {key!r} must be a string, not {_kind(arg)}; {_quote_it(key, arg)}")
-            # The command line's KEY=VALUE rule, so a name the CLI refuses is refused here too.
-            try:
-                parsed = parse_build_args([f"{key}={arg}"])
-            except UsageError:
-                parsed = {}
-            if parsed != {key: arg}:
-                advice = "use letters, digits and '_', not starting with a digit"
-                self.fail((*where, key), f"build arg name {key!r} is invalid; {advice}")
-            args[key] = arg
-        return args
 
 
 def _resolve_repo(repo: str, config_path: Path) -> str:
@@ -476,45 +363,7 @@ def _resolve_repo(repo: str, config_path: Path) -> str:
     return str((config_path.parent / local).resolve())
 
 
-def _unknown_table(key: str, value: object) -> str:
-    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
-        written = f"[[{key}]]"
-    elif isinstance(value, dict):
-        written = f"[{key}]"
-    else:
-        return f"unknown top-level key {key!r}; drift.toml holds only [defaults], [[target]] and [[builders]] tables"
-    close = difflib.get_close_matches(key, TOP_LEVEL_TABLES, n=1)
-    spelled = {"target": "[[target]]", "builders": "[[builders]]", "defaults": "[defaults]"}
-    guess = f"did you mean {spelled[close[0]]}? " if close else ""
-    return f"unknown table {written}; {guess}drift.toml holds only [defaults], [[target]] and [[builders]] tables"
-
-
-def _kind(value: object) -> str:
-    """How TOML would call the type of `value`."""
-    kinds: tuple[tuple[type, str], ...] = (
-        (bool, "a boolean"),
-        (int, "an integer"),
-        (float, "a float"),
-        (str, "a string"),
-        (list, "an array"),
-        (dict, "a table"),
-        (datetime, "a date-time"),
-        (date, "a date"),
-        (time, "a time"),
-    )
-    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
-
-
-def _quote_it(key: str, value: object) -> str:
-    return f'quote it: {key} = "{_literal(value)}"'
-
-
-def _literal(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    return str(value)
+# --- TOML syntax ---------------------------------------------------------------------
 
 
 _TOML_POSITION = re.compile(r"\s*\((?:at line (?P<line>\d+), column (?P<column>\d+)|at end of document)\)$")

@@ -49,7 +49,7 @@ from drift.source.location import redact_credentials
 from drift.storage import store
 from drift.storage.database import Database, default_database_url
 from drift.storage.transfer import copy_history
-from drift.targets import parse_build_args
+from drift.targets import PullPolicy, parse_build_args
 from drift.values import BuildSummary, TargetSpec, Verdict
 
 app = typer.Typer(
@@ -92,12 +92,6 @@ class Annotations(StrEnum):
 class FailOn(StrEnum):
     drifted = "drifted"
     noisy = "noisy"
-    never = "never"
-
-
-class Pull(StrEnum):
-    always = "always"
-    missing = "missing"
     never = "never"
 
 
@@ -176,7 +170,7 @@ def track_command(
     target: Annotated[str | None, typer.Option("--target", help="Stage to build.")] = None,
     platform: Annotated[str | None, typer.Option(help="Platform, e.g. linux/amd64.")] = None,
     network: Annotated[str | None, typer.Option(help="Network mode of RUN steps, e.g. host.")] = None,
-    pull: Annotated[Pull, typer.Option(help="Base image pull policy.")] = Pull.always,
+    pull: Annotated[PullPolicy, typer.Option(help="Base image pull policy.")] = PullPolicy.always,
     schedule: Annotated[str, typer.Option(help="Cron expression.")] = "@daily",
     ignore: Annotated[
         list[str] | None, typer.Option("--ignore", help="Glob of paths that are noise, repeatable.")

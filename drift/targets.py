@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
+from enum import StrEnum
 from posixpath import normpath
 
 from drift.errors import UsageError
@@ -13,7 +14,17 @@ from drift.values import TargetSpec
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 BUILD_ARG = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$", re.DOTALL)
-PULL_POLICIES = ("always", "missing", "never")
+
+
+class PullPolicy(StrEnum):
+    """When a build pulls its base images: every time, only those not on the engine, or never."""
+
+    always = "always"
+    missing = "missing"
+    never = "never"
+
+
+PULL_POLICIES: tuple[str, ...] = tuple(policy.value for policy in PullPolicy)
 
 
 def check_name(name: str) -> str:

@@ -52,7 +52,11 @@ def schema_problems(document: dict[str, Any]) -> list[SchemaProblem]:
 
 
 def _explain(error: ValidationError, document: dict[str, Any]) -> tuple[KeyPath, str]:
-    """Where a schema error is and what to say of it, in the words of the schema's descriptions and examples."""
+    """Where a schema error is and what to say of it, in the words of the schema's descriptions and examples.
+
+    The schema checks with four keywords only (additionalProperties, required,
+    type, pattern; tests/unit/test_config_schema.py holds it to them).
+    """
     where: KeyPath = tuple(error.absolute_path)
     schema = cast(dict[str, Any], error.schema)  # config_schema.json has no boolean (true/false) schemas
     value: Any = error.instance

@@ -27,6 +27,24 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
     Draft202012Validator.check_schema(config_schema())
 
 
+def test_the_schema_checks_only_with_the_keywords_whose_errors_drift_words() -> None:
+    annotations = {"$schema", "$id", "$defs", "$ref", "$comment", "title", "description", "examples"}
+    worded = {"type", "required", "additionalProperties", "pattern", "properties", "items"}
+
+    def keywords(node: object) -> set[str]:
+        if not isinstance(node, dict):
+            return set()
+        found = set(node)
+        for key, value in node.items():
+            if key in ("properties", "$defs"):
+                found |= set().union(*map(keywords, value.values()))
+            elif key in ("items", "additionalProperties"):
+                found |= keywords(value)
+        return found
+
+    assert keywords(config_schema()) <= annotations | worded
+
+
 def test_every_key_says_what_it_is_and_what_to_write() -> None:
     """The messages name a key's `description` and suggest its `examples`: every key has both."""
     tables = {name: resolved(node) for name, node in config_schema()["$defs"].items() if "properties" in node}

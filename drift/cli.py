@@ -49,7 +49,7 @@ from drift.source.location import redact_credentials
 from drift.storage import alerts, garbage, history, images, targets
 from drift.storage.database import Database, default_database_url
 from drift.storage.transfer import copy_history
-from drift.targets import parse_build_args
+from drift.targets import BuilderChoice, PullPolicy, parse_build_args
 from drift.tracking import accept, track
 from drift.values import BuildSummary, TargetSpec, Verdict
 
@@ -93,18 +93,6 @@ class Annotations(StrEnum):
 class FailOn(StrEnum):
     drifted = "drifted"
     noisy = "noisy"
-    never = "never"
-
-
-class Builder(StrEnum):
-    auto = "auto"
-    buildkit = "buildkit"
-    legacy = "legacy"
-
-
-class Pull(StrEnum):
-    always = "always"
-    missing = "missing"
     never = "never"
 
 
@@ -183,7 +171,7 @@ def track_command(
     target: Annotated[str | None, typer.Option("--target", help="Stage to build.")] = None,
     platform: Annotated[str | None, typer.Option(help="Platform, e.g. linux/amd64.")] = None,
     network: Annotated[str | None, typer.Option(help="Network mode of RUN steps, e.g. host.")] = None,
-    pull: Annotated[Pull, typer.Option(help="Base image pull policy.")] = Pull.always,
+    pull: Annotated[PullPolicy, typer.Option(help="Base image pull policy.")] = PullPolicy.always,
     schedule: Annotated[str, typer.Option(help="Cron expression.")] = "@daily",
     ignore: Annotated[
         list[str] | None, typer.Option("--ignore", help="Glob of paths that are noise, repeatable.")
@@ -193,8 +181,8 @@ def track_command(
         list[str] | None, typer.Option("--alert", help="Apprise URL for this target's alerts, repeatable.")
     ] = None,
     builder: Annotated[
-        Builder, typer.Option("--builder", help="auto: BuildKit where the engine has it; or buildkit, legacy.")
-    ] = Builder.auto,
+        BuilderChoice, typer.Option("--builder", help="auto: BuildKit where the engine has it; or buildkit, legacy.")
+    ] = BuilderChoice.auto,
 ) -> None:
     """Track a repository at a pinned commit (re-tracking updates it; a new commit starts a new baseline)."""
     settings = _settings(ctx)

@@ -6,9 +6,13 @@ database. This module only reads and validates the file; resolving refs to
 commits and checking that repositories exist happen at sync time, per target,
 so one unreachable repository does not stop the others.
 
+`tomllib` reads the file; the JSON Schema `config_schema.json` beside this
+module says which tables and keys there are and of what type; the few rules a
+schema cannot state (names, pull policies, schedules, timeouts, paths, build
+args, alert routes) are checked here with drift's one definition of each.
 Every problem is a `UsageError` of one line, `FILE:LINE: what is wrong; what
-to do`, pointing at the line of the offending key. `tomllib` gives no positions
-for values, so `key_lines` scans the text for them.
+to do`, pointing at the line of the offending key: `tomllib` gives no
+positions, so `drift.toml_lines.key_lines` scans the text for them.
 
 The format::
 
@@ -30,53 +34,48 @@ The format::
     schedule = "@daily"                        # 5-field cron, or @hourly, @daily, ...
     timeout = "2h"                             # seconds, or "90s", "30m", "2h", "1h30m"
     ignore = ["/srv/cache/**"]
+    alerts = ["json://hooks.example.com/drift"]   # apprise URLs, besides DRIFT_ALERT_URLS
+
+    [[builders]]                # optional; the Docker Engines builds go to
+    host = "tcp://builder-1:2376"
+    tls_verify = true
+    cert_path = "certs/builder-1"              # relative to this file's directory
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
+import json
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any
 
 from drift.alerts.deliver import valid_route
+from drift.config_schema import schema_problems, toml_literal
 from drift.errors import UsageError
 from drift.schedule import check_schedule
 from drift.source.location import is_url
-from drift.targets import check_name, check_pull, check_relative_path, parse_build_args
+from drift.targets import PULL_POLICIES, check_name, check_pull, check_relative_path, parse_build_args
+from drift.toml_lines import KeyPath, key_lines
+
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "MAX_TIMEOUT_S",
+    "DeclaredBuilder",
+    "DeclaredTarget",
+    "DriftConfig",
+    "TargetDefaults",
+    "key_lines",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
 
 DEFAULT_TIMEOUT_S = 3600
 """The build timeout of a target that sets none (the engine client's default too)."""
-
-
-# What each table accepts, in the order the documentation lists them.
-TARGET_KEYS = (
-    "name",
-    "repo",
-    "commit",
-    "dockerfile",
-    "context",
-    "build_args",
-    "target",
-    "platform",
-    "network",
-    "pull",
-    "schedule",
-    "timeout",
-    "ignore",
-    "alerts",
-)
-DEFAULTS_KEYS = ("pull", "schedule", "network", "platform", "timeout", "ignore", "alerts")
-TOP_LEVEL_TABLES = ("defaults", "target", "builders")
-BUILDER_KEYS = ("host", "tls_verify", "cert_path")
-
-KeyPath = tuple[str | int, ...]
-"""Where a value sits in the document: table and key names, and 0-based array indexes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +189,14 @@ def parse_config(text: str, path: Path) -> DriftConfig:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(text, path, exc) from None
-    return _Reader(path, key_lines(text)).config(document)
+    file = _File(path, key_lines(text))
+    problems = schema_problems(document)
+    if problems:
+        # An unknown key first (a misspelt key explains a missing one), then the first problem in the file.
+        first = min(problems, key=lambda problem: (not problem.unknown_key, file.line(problem.where)))
+        raise file.error(first.where, first.message)
+    defaults = TargetDefaults(**file.read(document.get("defaults", {}), ("defaults",)))
+    return DriftConfig(path, file.targets(document, defaults), defaults, file.builders(document))
 
 
 _DURATION = re.compile(r"(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?")
@@ -222,251 +228,129 @@ def parse_duration(text: str, what: str = "value") -> int:
     return seconds
 
 
-# --- validation ---------------------------------------------------------------
+# --- what a schema cannot say -----------------------------------------------------------
 
 
 _IN_REPOSITORY = "write it relative to the repository's root"
 
 
-class _Reader:
-    """Validates the parsed document, table by table, turning each problem into a `FILE:LINE:` error."""
+def _timeout(value: object) -> int:
+    """Seconds from an integer or a duration string (the schema leaves the type to this check)."""
+    if isinstance(value, str):
+        return parse_duration(value, "timeout")
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        wrong = f"timeout {toml_literal(value)} is not positive whole seconds nor a duration string"
+        raise UsageError(f'{wrong}; write e.g. timeout = 3600 or timeout = "1h"')
+    if value > MAX_TIMEOUT_S:
+        raise UsageError(f"timeout {value} is longer than the {MAX_TIMEOUT_S // 86400}-day maximum; e.g. 7200")
+    return value
 
-    def __init__(self, path: Path, lines: Mapping[KeyPath, int]) -> None:
-        self.path = path
-        self.lines = lines
+
+def _unset_if_blank(value: str) -> str | None:
+    """"" stands for "unset" (the engine's own default), overriding any [defaults] value."""
+    return value.strip() or None
+
+
+def _build_arg(name: str, value: str) -> str:
+    # The command line's KEY=VALUE rule, so a name the CLI refuses is refused here too.
+    try:
+        parsed = parse_build_args([f"{name}={value}"])
+    except UsageError:
+        parsed = {}
+    if parsed != {name: value}:
+        raise UsageError(f"build arg name {name!r} is invalid; use letters, digits and '_', not starting with a digit")
+    return value
+
+
+def _alert_route(route: str, index: int) -> str:
+    if not valid_route(route):
+        advice = 'write apprise URLs, e.g. alerts = ["json://hooks.example.com/drift"]'
+        raise UsageError(f"alerts entry {index + 1} ({route!r}) is not an apprise URL; {advice}")
+    return route
+
+
+_PULL_ADVICE = f"write pull = {', '.join(map(json.dumps, PULL_POLICIES[:-1]))} or {json.dumps(PULL_POLICIES[-1])}"
+
+# Each key's rule (drift's one definition of it) and what to add to its error; keys not here are taken as they are.
+_RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
+    "name": (check_name, ""),
+    "dockerfile": (lambda path: check_relative_path(path, "dockerfile"), _IN_REPOSITORY),
+    "context": (lambda path: check_relative_path(path, "context"), _IN_REPOSITORY),
+    "target": (_unset_if_blank, ""),
+    "platform": (_unset_if_blank, ""),
+    "network": (_unset_if_blank, ""),
+    "pull": (check_pull, _PULL_ADVICE),
+    "schedule": (check_schedule, ""),
+    "timeout": (_timeout, ""),
+    "ignore": (tuple, ""),
+}
+
+_FIELDS = {"target": "stage", "timeout": "timeout_s"}
+"""The keys of the file whose dataclass fields are named otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    """A drift.toml being read: its values through their rules, and a problem at a key said as `FILE:LINE: ...`."""
+
+    path: Path
+    lines: dict[KeyPath, int]
 
     def line(self, where: KeyPath) -> int:
-        """The line of `where`, else of the nearest enclosing table or key that has one."""
-        while where:
-            if where in self.lines:
-                return self.lines[where]
+        """The line of `where` (of its first table, for an array of tables), else of the nearest key around it."""
+        if where not in self.lines and (*where, 0) in self.lines:
+            return self.lines[(*where, 0)]
+        while where and where not in self.lines:
             where = where[:-1]
-        return 1
+        return self.lines.get(where, 1)
 
-    def fail(self, where: KeyPath, message: str) -> NoReturn:
-        raise UsageError(f"{self.path}:{self.line(where)}: {message}")
+    def error(self, where: KeyPath, message: str) -> UsageError:
+        return UsageError(f"{self.path}:{self.line(where)}: {message}")
 
-    def config(self, document: dict[str, object]) -> DriftConfig:
-        for key, value in document.items():
-            if key not in TOP_LEVEL_TABLES:
-                self.fail((key,), _unknown_table(key, value))
-        defaults = self.defaults(document.get("defaults", {}))
-        declared = document.get("target", [])
-        if not isinstance(declared, list):
-            self.fail(
-                ("target",),
-                "targets are declared as [[target]] tables (double brackets), one per target; "
-                'write [[target]] followed by name = "...", repo = "...", commit = "..."',
-            )
-        targets: list[DeclaredTarget] = []
+    def check(self, where: KeyPath, rule: Callable[..., Any], *args: Any, advice: str = "") -> Any:
+        try:
+            return rule(*args)
+        except UsageError as exc:
+            raise self.error(where, f"{exc}; {advice}" if advice else str(exc)) from None
+
+    def read(self, table: dict[str, Any], where: KeyPath) -> dict[str, Any]:
+        """A [defaults] or [[target]] table's values, through their rules, by the dataclasses' field names."""
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            at = (*where, key)
+            if key == "build_args":
+                value = {arg: self.check((*at, arg), _build_arg, arg, text) for arg, text in value.items()}
+            elif key == "alerts":
+                value = tuple(self.check((*at, index), _alert_route, route, index) for index, route in enumerate(value))
+            elif key in _RULES:
+                rule, advice = _RULES[key]
+                value = self.check(at, rule, value, advice=advice)
+            values[_FIELDS.get(key, key)] = value
+        return values
+
+    def targets(self, document: dict[str, Any], defaults: TargetDefaults) -> tuple[DeclaredTarget, ...]:
+        unset: dict[str, Any] = {"dockerfile": None, "context": ".", "build_args": {}, "stage": None}
         first_by_name: dict[str, DeclaredTarget] = {}
-        for index, table in enumerate(declared):
-            if not isinstance(table, dict):
-                self.fail(("target", index), f"target #{index + 1} is {_kind(table)}; declare each target as a table")
-            target = self.target(index, table, defaults)
+        for index, table in enumerate(document.get("target", [])):
+            where = ("target", index)
+            values = {**asdict(defaults), **unset, **self.read(table, where)}
+            repo_resolved = _resolve_repo(values["repo"], self.path)
+            target = DeclaredTarget(**values, repo_resolved=repo_resolved, line=self.line(where))
             first = first_by_name.setdefault(target.name, target)
             if first is not target:
                 message = f"target name {target.name!r} is declared twice (first at line {first.line})"
-                self.fail(("target", index), f"{message}; give each [[target]] its own name")
-            targets.append(target)
-        return DriftConfig(
-            path=self.path, targets=tuple(targets), defaults=defaults, builders=self.builders(document)
-        )
+                raise self.error(where, f"{message}; give each [[target]] its own name")
+        return tuple(first_by_name.values())
 
-    def builders(self, document: dict[str, object]) -> tuple[DeclaredBuilder, ...]:
-        declared = document.get("builders", [])
-        if not isinstance(declared, list):
-            self.fail(("builders",), 'engines are declared as [[builders]] tables, each with host = "tcp://..."')
+    def builders(self, document: dict[str, Any]) -> tuple[DeclaredBuilder, ...]:
         builders = []
-        for index, table in enumerate(declared):
-            where: KeyPath = ("builders", index)
-            if not isinstance(table, dict):
-                self.fail(where, f"builder #{index + 1} is {_kind(table)}; declare each engine as a [[builders]] table")
-            self.reject_unknown(table, BUILDER_KEYS, where, f"[[builders]] #{index + 1}")
-            host = self.required_text(table, "host", where, "[[builders]]", 'host = "tcp://builder-1:2376"')
-            if "://" not in host:
-                self.fail((*where, "host"), f"host {host!r} is not a Docker host URL; e.g. tcp://builder-1:2376")
-            tls_verify = table.get("tls_verify", False)
-            if not isinstance(tls_verify, bool):
-                self.fail((*where, "tls_verify"), "tls_verify must be true or false")
-            cert_path = self.text(table, "cert_path", where)
+        for index, table in enumerate(document.get("builders", [])):
+            cert_path = table.get("cert_path")
             if cert_path is not None and not Path(cert_path).is_absolute():
                 cert_path = str((self.path.parent / cert_path).resolve())
-            builders.append(DeclaredBuilder(host, tls_verify, cert_path, self.line(where)))
+            line = self.line(("builders", index))
+            builders.append(DeclaredBuilder(table["host"], table.get("tls_verify", False), cert_path, line))
         return tuple(builders)
-
-    def defaults(self, table: object) -> TargetDefaults:
-        where: KeyPath = ("defaults",)
-        if not isinstance(table, dict):
-            self.fail(where, f"defaults is {_kind(table)}; write it as one [defaults] table")
-        for key in table:
-            if key in TARGET_KEYS and key not in DEFAULTS_KEYS:
-                advice = f"set it in each [[target]] ([defaults] takes {', '.join(DEFAULTS_KEYS)})"
-                self.fail((*where, key), f"{key!r} cannot have a default; {advice}")
-        self.reject_unknown(table, DEFAULTS_KEYS, where, "[defaults]")
-        builtin = TargetDefaults()
-        return TargetDefaults(
-            pull=self.pull(table, where, builtin.pull),
-            schedule=self.schedule(table, where, builtin.schedule),
-            network=self.optional_text(table, "network", where, builtin.network),
-            platform=self.optional_text(table, "platform", where, builtin.platform),
-            timeout_s=self.timeout(table, where, builtin.timeout_s),
-            ignore=self.ignore(table, where, builtin.ignore),
-            alerts=self.alerts(table, where, builtin.alerts),
-        )
-
-    def target(self, index: int, table: dict[str, object], defaults: TargetDefaults) -> DeclaredTarget:
-        where: KeyPath = ("target", index)
-        name = table.get("name")
-        label = f"[[target]] {name!r}" if isinstance(name, str) else f"[[target]] #{index + 1}"
-        self.reject_unknown(table, TARGET_KEYS, where, label)
-        name = self.required_text(table, "name", where, label, 'name = "web"')
-        self.check(check_name, name, (*where, "name"))
-        repo = self.required_text(table, "repo", where, label, 'repo = "<git URL or local path>"')
-        commit = self.required_text(table, "commit", where, label, 'commit = "main" (a branch, tag or SHA)')
-        context = self.text(table, "context", where) or "."
-        context = self.check(check_relative_path, context, (*where, "context"), "context", advice=_IN_REPOSITORY)
-        dockerfile = self.text(table, "dockerfile", where)
-        if dockerfile is not None:
-            dockerfile = self.check(
-                check_relative_path, dockerfile, (*where, "dockerfile"), "dockerfile", advice=_IN_REPOSITORY
-            )
-        return DeclaredTarget(
-            name=name,
-            repo=repo,
-            repo_resolved=_resolve_repo(repo, self.path),
-            commit=commit,
-            dockerfile=dockerfile,
-            context=context,
-            build_args=self.build_args(table, where),
-            stage=self.optional_text(table, "target", where, None),
-            platform=self.optional_text(table, "platform", where, defaults.platform),
-            network=self.optional_text(table, "network", where, defaults.network),
-            pull=self.pull(table, where, defaults.pull),
-            schedule=self.schedule(table, where, defaults.schedule),
-            timeout_s=self.timeout(table, where, defaults.timeout_s),
-            ignore=self.ignore(table, where, defaults.ignore),
-            alerts=self.alerts(table, where, defaults.alerts),
-            line=self.line(where),
-        )
-
-    def reject_unknown(self, table: dict[str, object], known: tuple[str, ...], where: KeyPath, label: str) -> None:
-        for key in table:
-            if key not in known:
-                close = difflib.get_close_matches(key, known, n=1)
-                guess = f"did you mean {close[0]!r}? " if close else ""
-                self.fail((*where, key), f"unknown key {key!r} in {label}; {guess}known keys: {', '.join(known)}")
-
-    def check(self, validate: Callable[..., str], value: str, where: KeyPath, *args: str, advice: str = "") -> str:
-        """Run one of drift.targets' validators, pointing its error at the value's line (and adding `advice`)."""
-        try:
-            return validate(value, *args)
-        except UsageError as exc:
-            self.fail(where, f"{exc}; {advice}" if advice else str(exc))
-
-    def text(self, table: dict[str, object], key: str, where: KeyPath) -> str | None:
-        if key not in table:
-            return None
-        value = table[key]
-        if not isinstance(value, str):
-            self.fail((*where, key), f"{key} must be a string, not {_kind(value)}; {_quote_it(key, value)}")
-        return value
-
-    def required_text(self, table: dict[str, object], key: str, where: KeyPath, label: str, example: str) -> str:
-        value = self.text(table, key, where)
-        if value is None:
-            self.fail(where, f"{label} has no {key}; add {example}")
-        if not value.strip():
-            self.fail((*where, key), f"{key} is empty in {label}; write {example}")
-        return value
-
-    def optional_text(self, table: dict[str, object], key: str, where: KeyPath, default: str | None) -> str | None:
-        """A string value; "" stands for "unset" (the engine's own default), overriding any [defaults] value."""
-        value = self.text(table, key, where)
-        if value is None:
-            return default
-        return value.strip() or None
-
-    def pull(self, table: dict[str, object], where: KeyPath, default: str) -> str:
-        value = self.text(table, "pull", where)
-        if value is None:
-            return default
-        return self.check(check_pull, value, (*where, "pull"), advice='write pull = "always", "missing" or "never"')
-
-    def schedule(self, table: dict[str, object], where: KeyPath, default: str) -> str:
-        value = self.text(table, "schedule", where)
-        if value is None:
-            return default
-        try:
-            return check_schedule(value)
-        except UsageError as exc:
-            self.fail((*where, "schedule"), str(exc))
-
-    def timeout(self, table: dict[str, object], where: KeyPath, default: int) -> int:
-        if "timeout" not in table:
-            return default
-        value = table["timeout"]
-        if isinstance(value, str):
-            try:
-                return parse_duration(value, "timeout")
-            except UsageError as exc:
-                self.fail((*where, "timeout"), str(exc))
-        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TIMEOUT_S:
-            return value
-        wrong = f"timeout {_literal(value)} is not positive whole seconds nor a duration string"
-        self.fail((*where, "timeout"), f'{wrong}; write e.g. timeout = 3600 or timeout = "1h"')
-
-    def ignore(self, table: dict[str, object], where: KeyPath, default: tuple[str, ...]) -> tuple[str, ...]:
-        if "ignore" not in table:
-            return default
-        value = table["ignore"]
-        if not isinstance(value, list):
-            advice = 'e.g. ignore = ["/var/log/**"]'
-            self.fail((*where, "ignore"), f"ignore must be an array of path globs, not {_kind(value)}; {advice}")
-        for index, glob in enumerate(value):
-            if not isinstance(glob, str) or not glob.strip():
-                what = "an empty string" if isinstance(glob, str) else _kind(glob)
-                advice = 'each entry must be a quoted path glob, e.g. "/var/log/**"'
-                self.fail((*where, "ignore", index), f"ignore entry {index + 1} is {what}; {advice}")
-        return tuple(value)
-
-    def alerts(self, table: dict[str, object], where: KeyPath, default: tuple[str, ...]) -> tuple[str, ...]:
-        if "alerts" not in table:
-            return default
-        value = table["alerts"]
-        advice = 'write apprise URLs, e.g. alerts = ["json://hooks.example.com/drift"]'
-        if not isinstance(value, list):
-            self.fail((*where, "alerts"), f"alerts must be an array of apprise URLs, not {_kind(value)}; {advice}")
-        for index, route in enumerate(value):
-            if not isinstance(route, str) or not valid_route(route):
-                what = repr(route) if isinstance(route, str) else _kind(route)
-                self.fail(
-                    (*where, "alerts", index), f"alerts entry {index + 1} ({what}) is not an apprise URL; {advice}"
-                )
-        return tuple(value)
-
-    def build_args(self, table: dict[str, object], where: KeyPath) -> dict[str, str]:
-        if "build_args" not in table:
-            return {}
-        value = table["build_args"]
-        where = (*where, "build_args")
-        if not isinstance(value, dict):
-            advice = 'e.g. build_args = { VERSION = "1.2" }'
-            self.fail(where, f"build_args must be a table of strings, not {_kind(value)}; {advice}")
-        args: dict[str, str] = {}
-        for key, arg in value.items():
-            if not isinstance(arg, str):
-                self.fail((*where, key), f"build arg {key!r} must be a string, not {_kind(arg)}; {_quote_it(key, arg)}")
-            # The command line's KEY=VALUE rule, so a name the CLI refuses is refused here too.
-            try:
-                parsed = parse_build_args([f"{key}={arg}"])
-            except UsageError:
-                parsed = {}
-            if parsed != {key: arg}:
-                advice = "use letters, digits and '_', not starting with a digit"
-                self.fail((*where, key), f"build arg name {key!r} is invalid; {advice}")
-            args[key] = arg
-        return args
 
 
 def _resolve_repo(repo: str, config_path: Path) -> str:
@@ -479,45 +363,7 @@ def _resolve_repo(repo: str, config_path: Path) -> str:
     return str((config_path.parent / local).resolve())
 
 
-def _unknown_table(key: str, value: object) -> str:
-    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
-        written = f"[[{key}]]"
-    elif isinstance(value, dict):
-        written = f"[{key}]"
-    else:
-        return f"unknown top-level key {key!r}; drift.toml holds only [defaults], [[target]] and [[builders]] tables"
-    close = difflib.get_close_matches(key, TOP_LEVEL_TABLES, n=1)
-    spelled = {"target": "[[target]]", "builders": "[[builders]]", "defaults": "[defaults]"}
-    guess = f"did you mean {spelled[close[0]]}? " if close else ""
-    return f"unknown table {written}; {guess}drift.toml holds only [defaults], [[target]] and [[builders]] tables"
-
-
-def _kind(value: object) -> str:
-    """How TOML would call the type of `value`."""
-    kinds: tuple[tuple[type, str], ...] = (
-        (bool, "a boolean"),
-        (int, "an integer"),
-        (float, "a float"),
-        (str, "a string"),
-        (list, "an array"),
-        (dict, "a table"),
-        (datetime, "a date-time"),
-        (date, "a date"),
-        (time, "a time"),
-    )
-    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
-
-
-def _quote_it(key: str, value: object) -> str:
-    return f'quote it: {key} = "{_literal(value)}"'
-
-
-def _literal(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    return str(value)
+# --- TOML syntax ---------------------------------------------------------------------
 
 
 _TOML_POSITION = re.compile(r"\s*\((?:at line (?P<line>\d+), column (?P<column>\d+)|at end of document)\)$")
@@ -551,219 +397,3 @@ def _plain_toml_error(message: str) -> tuple[str, str]:
             return "table [target] is declared twice", "declare each target as a [[target]] table (double brackets)"
         return f"table [{table}] is declared twice", "merge the two"
     return message[:1].lower() + message[1:], "fix the TOML syntax (https://toml.io)"
-
-
-# --- positions ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    kind: str  # "word" (bare key, number, bool, date), "string", "multiline", "punct", "newline", "end"
-    text: str  # a string's value; a word or punctuation as written
-    line: int
-
-
-_WORD_END = frozenset(" \t\r\n#[]{}=,\"'")
-
-
-def _tokens(text: str) -> Iterator[_Token]:
-    """TOML's lexical level: comments dropped, strings whole (a multi-line one is one token)."""
-    index, line, size = 0, 1, len(text)
-    while index < size:
-        char = text[index]
-        if char == "\n":
-            yield _Token("newline", char, line)
-            line += 1
-            index += 1
-        elif char in " \t\r":
-            index += 1
-        elif char == "#":
-            end = text.find("\n", index)
-            index = size if end == -1 else end
-        elif char in "\"'":
-            if text.startswith(char * 3, index):
-                end = _multiline_end(text, index + 3, char)
-                yield _Token("multiline", text[index + 3 : end - 3], line)
-            else:
-                end = _string_end(text, index + 1, char)
-                yield _Token("string", _string_value(text[index:end]), line)
-            line += text.count("\n", index, end)
-            index = end
-        elif char in "[]{}=,":
-            yield _Token("punct", char, line)
-            index += 1
-        else:
-            end = index
-            while end < size and text[end] not in _WORD_END:
-                end += 1
-            yield _Token("word", text[index:end], line)
-            index = end
-    yield _Token("end", "", line)
-
-
-def _string_end(text: str, index: int, quote: str) -> int:
-    """The index after the closing quote of a one-line string whose content starts at `index`."""
-    while index < len(text) and text[index] not in (quote, "\n"):
-        index += 2 if quote == '"' and text[index] == "\\" else 1
-    return min(index + 1, len(text))
-
-
-def _multiline_end(text: str, index: int, quote: str) -> int:
-    """The index after the closing delimiter of a multi-line string whose content starts at `index`."""
-    while index < len(text):
-        if quote == '"' and text[index] == "\\":
-            index += 2
-        elif text.startswith(quote * 3, index):
-            end = index + 3
-            # Up to two quotes right before the delimiter belong to the content: `""""a""""`.
-            while end < len(text) and end - index < 5 and text[end] == quote:
-                end += 1
-            return end
-        else:
-            index += 1
-    return len(text)
-
-
-def _string_value(written: str) -> str:
-    if written.startswith("'") or "\\" not in written:
-        return written[1:-1]
-    try:
-        return str(tomllib.loads(f"value = {written}")["value"])
-    except tomllib.TOMLDecodeError:
-        return written[1:-1]
-
-
-def key_lines(text: str) -> dict[KeyPath, int]:
-    """The 1-based line of every table header, key and array element of a TOML document.
-
-    Paths are as `tomllib` nests the values, with 0-based indexes for arrays
-    and arrays of tables: `("target", 1, "build_args", "VERSION")` is the
-    `VERSION` key of the second `[[target]]`'s build_args, whether written in
-    an inline table, as a dotted key or under `[target.build_args]`. A dotted
-    key also gives the line of each of its prefixes. Text inside strings,
-    multi-line ones included, is never taken for a key. Meant for text that
-    `tomllib` accepted; on anything else it returns what it found.
-    """
-    return _Locator(text).run()
-
-
-class _Locator:
-    def __init__(self, text: str) -> None:
-        self.tokens = list(_tokens(text))
-        self.index = 0
-        self.lines: dict[KeyPath, int] = {}
-        self.array_tables: dict[KeyPath, int] = {}  # how many [[x]] headers each path has had so far
-
-    def peek(self) -> _Token:
-        return self.tokens[self.index]
-
-    def take(self) -> _Token:
-        token = self.tokens[self.index]
-        if token.kind != "end":
-            self.index += 1
-        return token
-
-    def at(self, punct: str) -> bool:
-        token = self.peek()
-        return token.kind == "punct" and token.text == punct
-
-    def skip_newlines(self) -> None:
-        while self.peek().kind == "newline":
-            self.take()
-
-    def run(self) -> dict[KeyPath, int]:
-        table: KeyPath = ()
-        while self.peek().kind != "end":
-            self.skip_newlines()
-            token = self.peek()
-            if token.kind == "end":
-                break
-            if self.at("["):
-                table = self.header()
-            else:
-                self.key_value(table)
-            # Whatever is left of the statement's line (nothing, in valid TOML).
-            while self.peek().kind not in ("newline", "end"):
-                self.take()
-        return self.lines
-
-    def header(self) -> KeyPath:
-        line = self.take().line
-        is_array = self.at("[")
-        if is_array:
-            self.take()
-        keys = self.keys("]")
-        self.take()
-        if is_array:
-            self.take()
-            path = (*self.resolve(keys[:-1]), *keys[-1:])
-            count = self.array_tables.get(path, 0)
-            self.array_tables[path] = count + 1
-            path = (*path, count)
-        else:
-            path = self.resolve(keys)
-        self.lines.setdefault(path, line)
-        return path
-
-    def resolve(self, keys: tuple[str, ...]) -> KeyPath:
-        """A header's keys as a path: a name that is an array of tables means its latest element."""
-        path: KeyPath = ()
-        for key in keys:
-            path = (*path, key)
-            if path in self.array_tables:
-                path = (*path, self.array_tables[path] - 1)
-        return path
-
-    def keys(self, stop: str) -> tuple[str, ...]:
-        """A (dotted) key, up to the `stop` punctuation; a word like `a.b` is two keys."""
-        keys: list[str] = []
-        while not self.at(stop) and self.peek().kind not in ("newline", "end", "punct"):
-            token = self.take()
-            if token.kind == "word":
-                keys.extend(part for part in token.text.split(".") if part)
-            else:
-                keys.append(token.text)
-        return tuple(keys)
-
-    def key_value(self, base: KeyPath) -> None:
-        line = self.peek().line
-        keys = self.keys("=")
-        if not keys or not self.at("="):
-            return
-        self.take()
-        for length in range(1, len(keys) + 1):
-            self.lines.setdefault((*base, *keys[:length]), line)
-        self.value((*base, *keys))
-
-    def value(self, path: KeyPath) -> None:
-        token = self.take()
-        if token.kind == "word":
-            # A date-time may be written with a space: `1979-05-27 07:32:00`.
-            while self.peek().kind == "word" and self.peek().line == token.line:
-                self.take()
-        elif token.kind == "punct" and token.text == "[":
-            index = 0
-            while True:
-                self.skip_newlines()
-                if self.at("]") or self.peek().kind == "end":
-                    self.take()
-                    return
-                if self.at(","):
-                    self.take()
-                    continue
-                self.lines.setdefault((*path, index), self.peek().line)
-                self.value((*path, index))
-                index += 1
-        elif token.kind == "punct" and token.text == "{":
-            while True:
-                self.skip_newlines()
-                if self.at("}") or self.peek().kind == "end":
-                    self.take()
-                    return
-                if self.at(","):
-                    self.take()
-                    continue
-                before = self.index
-                self.key_value(path)
-                if self.index == before:  # not a key: step over it rather than loop
-                    self.take()

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
+from enum import StrEnum
 from posixpath import normpath
 
 from drift.errors import UsageError
@@ -13,9 +14,28 @@ from drift.values import TargetSpec
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 BUILD_ARG = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$", re.DOTALL)
-PULL_POLICIES = ("always", "missing", "never")
-# auto: BuildKit where the engine has it; buildkit or legacy: that one, always.
-BUILDERS = ("auto", "buildkit", "legacy")
+
+
+class PullPolicy(StrEnum):
+    """When a build pulls its base images: every time, only those not on the engine, or never."""
+
+    always = "always"
+    missing = "missing"
+    never = "never"
+
+
+PULL_POLICIES: tuple[str, ...] = tuple(policy.value for policy in PullPolicy)
+
+
+class BuilderChoice(StrEnum):
+    """Which of the engine's builders builds a target: BuildKit where the engine has it, or that one always."""
+
+    auto = "auto"
+    buildkit = "buildkit"
+    legacy = "legacy"
+
+
+BUILDERS: tuple[str, ...] = tuple(choice.value for choice in BuilderChoice)
 
 
 def check_name(name: str) -> str:

@@ -24,12 +24,12 @@ from urllib3.exceptions import HTTPError
 from drift.build.buildkit import TRACE_ID, BuildkitProgress
 from drift.build.interface import BuildFailed, BuildInterrupted, BuiltImage, LogSink
 from drift.dockerfile.model import Dockerfile
-from drift.errors import EngineError, UsageError
+from drift.errors import EngineError
+from drift.targets import check_pull
 from drift.values import BaseImage, BuilderInfo, TargetSpec
 
 LOG_TAIL_LINES = 40
 DEFAULT_BUILD_TIMEOUT_S = 3600
-PULL_POLICIES = ("always", "missing", "never")
 
 # Legacy builder output: "Step 3/7 : RUN wget ..." and " ---> 1a2b3c4d5e6f".
 _STEP = re.compile(r"^Step \d+/\d+ : (?P<instruction>.*)$")
@@ -213,8 +213,7 @@ class DockerEngine:
         is stopped after the target's timeout (recorded as a failure whose
         reason starts with "timeout"), or when `stop` is set.
         """
-        if spec.pull not in PULL_POLICIES:
-            raise UsageError(f"pull policy {spec.pull!r} is not one of {', '.join(PULL_POLICIES)}")
+        check_pull(spec.pull)
         if spec.pull == "never":
             self.check_base_images_present(self.base_images(model), spec.name)
         try:

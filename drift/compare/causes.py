@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+NONDETERMINISTIC = "nondeterministic"
+"""The cause of noise: a difference that comes back on every build, which no pin would remove."""
+
 # Path evidence wins over instruction text: a changed dpkg database means apt
 # ran, whatever else the RUN line did.
 _PATH_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (

@@ -9,6 +9,7 @@ from dataclasses import replace
 from drift.compare.causes import NONDETERMINISTIC, likely_cause
 from drift.compare.ignore import IgnoreRules, runtime_paths_of
 from drift.compare.packages import compare_packages
+from drift.image.volatile import volatile_field
 from drift.values import BuildOutput, EntryType, FileEntry, Finding, ImageRecord, LayerRecord
 
 _MARKERS = (EntryType.WHITEOUT, EntryType.OPAQUE)
@@ -32,7 +33,9 @@ def _entry_change(before: FileEntry, after: FileEntry) -> tuple[str, str, str] |
     """(change, before, after) of one path present in both layers, or None when equal."""
     if before.type != after.type or before.sha256 != after.sha256 or before.size != after.size:
         return "modified", _describe(before), _describe(after)
-    if before.link_target != after.link_target:
+    if before.type is not EntryType.FILE and before.link_target != after.link_target:
+        # A regular file's link_target only carries a digest derived from its
+        # content (drift.image.volatile), present or not by drift's release.
         return "link", before.link_target, after.link_target
     if before.mode != after.mode:
         return "mode", f"{before.mode:04o}", f"{after.mode:04o}"
@@ -59,6 +62,17 @@ def _file_finding(layer: LayerRecord, path: str, change: str, before: str, after
     )
 
 
+def _volatile_only(layer: LayerRecord, path: str, before: FileEntry, after: FileEntry, found: Finding) -> Finding:
+    """A content change noise when only the file's volatile field changed (an /etc/shadow day, ...)."""
+    if found.ignored or found.change != "modified" or before.type is not EntryType.FILE:
+        return found
+    volatile = volatile_field(path)
+    normalized = before.normalized_sha256
+    if volatile is None or not normalized or normalized != after.normalized_sha256:
+        return found
+    return replace(found, cause=NONDETERMINISTIC, ignored=True, ignored_by=volatile.describe(path))
+
+
 def compare_layer(baseline: LayerRecord, current: LayerRecord, ignore: IgnoreRules) -> Iterator[Finding]:
     """File findings between two layers at the same index, sorted by path."""
     if baseline.normalized_digest == current.normalized_digest:
@@ -75,7 +89,8 @@ def compare_layer(baseline: LayerRecord, current: LayerRecord, ignore: IgnoreRul
         elif before is not None and after is not None:
             change = _entry_change(before, after)
             if change is not None:
-                yield _file_finding(current, path, *change, ignore)
+                found = _file_finding(current, path, *change, ignore)
+                yield _volatile_only(current, path, before, after, found)
 
 
 def _layer_only(layer: LayerRecord, change: str, ignore: IgnoreRules) -> Iterator[Finding]:

@@ -184,7 +184,7 @@ def test_a_changed_model_in_the_huggingface_cache_is_drift_a_changed_pip_cache_i
     night_1 = image(BASE, layer(1, instruction, file(model, b"revision 1"), file(wheel, b"fetched monday")))
     night_2 = image(BASE, layer(1, instruction, file(model, b"revision 2"), file(wheel, b"fetched tuesday")))
     findings = {f.subject: f for f in compare_images(night_1, night_2, IgnoreRules.for_target())}
-    assert not findings[model].ignored and findings[model].cause == "pip"
+    assert not findings[model].ignored and findings[model].cause == "network-fetch"
     assert findings[wheel].ignored and findings[wheel].ignored_by.startswith("default rule */.cache/pip:")
     assert judge(list(findings.values())) is Verdict.DRIFTED
     only_pip = image(BASE, layer(1, instruction, file(model, b"revision 1"), file(wheel, b"fetched tuesday")))

@@ -251,3 +251,11 @@ def test_a_base_rebuilt_with_the_same_packages_is_retagged_in_every_stage_and_th
     # The moved base is one finding, not the files it brought.
     assert not [f for f in findings if f.kind == "file"]
     assert judge(findings) is Verdict.DRIFTED
+
+
+def test_the_readme_lists_every_default_rule_with_its_reason() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for rule in DEFAULT_RULES:
+        assert f"| `{rule.pattern}` | {rule.reason} |" in readme, rule.pattern

@@ -229,7 +229,8 @@ class Finding:
         change: "added", "removed", "modified", or a kind-specific word.
         before: a short description of the baseline's value, or "".
         after: a short description of this build's value, or "".
-        cause: likely cause ("apt", "network-fetch", "timestamp", "unknown", ...).
+        cause: likely cause ("apt", "network-fetch", "timestamp", "unknown", ...);
+            "nondeterministic" for noise, which no pin would remove.
         ignored: True when an ignore rule covers the difference (noise).
         new: True when the previous build of the same fingerprint did not show
             this same difference.

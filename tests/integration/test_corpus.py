@@ -8,9 +8,11 @@ with nothing upstream changing between the two runs: a second build that is
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -19,7 +21,7 @@ import pytest
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("docker_engine")]
 
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-# target -> (directory under sample_projects/corpus, fetches from the network)
+# target name -> its directory under sample_projects/corpus
 CORPUS = {
     "corpus-node-npm": "node-npm",
     "corpus-python-venv": "python-venv",
@@ -51,6 +53,28 @@ def serve_tool_repository(root: Path) -> str:
     return git("rev-parse", "HEAD")
 
 
+@pytest.fixture
+def builder_stage_leftovers() -> Iterator[None]:
+    """Removes what the multi-stage build's builder stage leaves in the engine: unlabelled, untagged
+    images that drift does not record (only the corpus's own, told by their build steps)."""
+    started = time.time()
+    yield
+    api = docker.APIClient(version="auto")
+    for image in api.images(all=True):
+        if (
+            image["Created"] < started - 5
+            or image.get("Labels")
+            or image.get("RepoTags") not in (None, ["<none>:<none>"])
+        ):
+            continue
+        # Other runs share the engine: an image listed a moment ago may be gone.
+        with contextlib.suppress(docker.errors.APIError):
+            steps = " ".join(str(step.get("CreatedBy", "")) for step in api.history(image["Id"])[:3])
+            if "/src/hello.c" in steps:
+                api.remove_image(image["Id"])
+
+
+@pytest.mark.usefixtures("builder_stage_leftovers")
 def test_every_corpus_image_rebuilds_reproducible_or_noisy(drift, make_repo, upstream_server) -> None:
     api = docker.APIClient(version="auto")
     for image in ("python:3.11-slim", "debian:bookworm"):

@@ -10,6 +10,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+NORMALIZED_CONTENT_PREFIX = "normalized-sha256:"
+"""How a regular file's FileEntry.link_target carries the digest of its normalized content."""
+
 
 class EntryType(enum.StrEnum):
     """What a tar entry in a layer is."""
@@ -39,7 +42,12 @@ class FileEntry:
         size: content size in bytes (0 for anything but regular files).
         sha256: hex digest of the content for regular files (for hard links,
             the digest of the target's content when known), else "".
-        link_target: symlink or hard-link target, else "".
+        link_target: symlink or hard-link target. For a regular file with a
+            volatile field (drift.image.volatile: /etc/shadow's last-change
+            day), `normalized-sha256:<hex>`, the digest of its content with
+            that field blanked (read it as `normalized_sha256`); else "".
+            The file manifest's store has no column of its own for it yet,
+            and this one is otherwise always empty for regular files.
     """
 
     path: str
@@ -50,6 +58,13 @@ class FileEntry:
     size: int
     sha256: str
     link_target: str
+
+    @property
+    def normalized_sha256(self) -> str:
+        """For a file with a volatile field, hex sha256 of its content with that field blanked; else ""."""
+        if self.type is EntryType.FILE and self.link_target.startswith(NORMALIZED_CONTENT_PREFIX):
+            return self.link_target[len(NORMALIZED_CONTENT_PREFIX) :]
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +231,8 @@ class Finding:
         change: "added", "removed", "modified", or a kind-specific word.
         before: a short description of the baseline's value, or "".
         after: a short description of this build's value, or "".
-        cause: likely cause ("apt", "network-fetch", "timestamp", "unknown", ...).
+        cause: likely cause ("apt", "network-fetch", "timestamp", "unknown", ...);
+            "nondeterministic" for noise, which no pin would remove.
         ignored: True when an ignore rule covers the difference (noise).
         new: True when the previous build of the same fingerprint did not show
             this same difference.

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+NONDETERMINISTIC = "nondeterministic"
+"""The cause of noise: a difference that comes back on every build, which no pin would remove."""
+
 # Path evidence wins over instruction text: a changed dpkg database means apt
 # ran, whatever else the RUN line did.
 _PATH_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -12,6 +15,8 @@ _PATH_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^/var/lib/rpm/"), "yum"),
     (re.compile(r"/(site|dist)-packages/"), "pip"),
     (re.compile(r"/node_modules/"), "npm"),
+    # A model or browser a library downloaded at build time, wherever the RUN line started it.
+    (re.compile(r"/\.cache/(huggingface|torch|ms-playwright|puppeteer)/"), "network-fetch"),
 )
 
 _INSTRUCTION_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -23,7 +28,13 @@ _INSTRUCTION_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bgem\s+install\b|\bbundle\s+install\b"), "gem"),
     (re.compile(r"\bgo\s+(get|install|mod\s+download)\b"), "go"),
     (re.compile(r"\bcargo\s+(install|build|fetch)\b"), "cargo"),
-    (re.compile(r"\b(curl|wget)\b|\bgit\s+clone\b|^ADD\s+(--\S+\s+)*https?://"), "network-fetch"),
+    (
+        re.compile(
+            r"\b(curl|wget)\b|\bgit\s+clone\b|^ADD\s+(--\S+\s+)*https?://"
+            r"|\b(snapshot_download|hf_hub_download|from_pretrained)\b|\bhuggingface-cli\s+download\b"
+        ),
+        "network-fetch",
+    ),
     (re.compile(r"\bdate\b|\$\(date|SOURCE_DATE_EPOCH|BUILD_(DATE|TIME)"), "timestamp"),
 )
 

@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
-from drift.compare.causes import likely_cause
-from drift.compare.ignore import IgnoreRules
+from drift.compare.causes import NONDETERMINISTIC, likely_cause
+from drift.compare.ignore import IgnoreRules, runtime_paths_of
 from drift.compare.packages import compare_packages
+from drift.image.volatile import volatile_field
 from drift.values import BuildOutput, EntryType, FileEntry, Finding, ImageRecord, LayerRecord
 
 _MARKERS = (EntryType.WHITEOUT, EntryType.OPAQUE)
@@ -32,7 +33,9 @@ def _entry_change(before: FileEntry, after: FileEntry) -> tuple[str, str, str] |
     """(change, before, after) of one path present in both layers, or None when equal."""
     if before.type != after.type or before.sha256 != after.sha256 or before.size != after.size:
         return "modified", _describe(before), _describe(after)
-    if before.link_target != after.link_target:
+    if before.type is not EntryType.FILE and before.link_target != after.link_target:
+        # A regular file's link_target only carries a digest derived from its
+        # content (drift.image.volatile), present or not by drift's release.
         return "link", before.link_target, after.link_target
     if before.mode != after.mode:
         return "mode", f"{before.mode:04o}", f"{after.mode:04o}"
@@ -51,10 +54,23 @@ def _file_finding(layer: LayerRecord, path: str, change: str, before: str, after
         change=change,
         before=before,
         after=after,
-        cause=likely_cause(layer.instruction, path),
+        # Noise differs from build to build by nature: blaming the package
+        # manager that wrote it would advise a pin that changes nothing.
+        cause=NONDETERMINISTIC if rule is not None else likely_cause(layer.instruction, path),
         ignored=rule is not None,
         ignored_by=rule.describe() if rule is not None else "",
     )
+
+
+def _volatile_only(layer: LayerRecord, path: str, before: FileEntry, after: FileEntry, found: Finding) -> Finding:
+    """A content change noise when only the file's volatile field changed (an /etc/shadow day, ...)."""
+    if found.ignored or found.change != "modified" or before.type is not EntryType.FILE:
+        return found
+    volatile = volatile_field(path)
+    normalized = before.normalized_sha256
+    if volatile is None or not normalized or normalized != after.normalized_sha256:
+        return found
+    return replace(found, cause=NONDETERMINISTIC, ignored=True, ignored_by=volatile.describe(path))
 
 
 def compare_layer(baseline: LayerRecord, current: LayerRecord, ignore: IgnoreRules) -> Iterator[Finding]:
@@ -73,7 +89,8 @@ def compare_layer(baseline: LayerRecord, current: LayerRecord, ignore: IgnoreRul
         elif before is not None and after is not None:
             change = _entry_change(before, after)
             if change is not None:
-                yield _file_finding(current, path, *change, ignore)
+                found = _file_finding(current, path, *change, ignore)
+                yield _volatile_only(current, path, before, after, found)
 
 
 def _layer_only(layer: LayerRecord, change: str, ignore: IgnoreRules) -> Iterator[Finding]:
@@ -129,6 +146,7 @@ def compare_images(
 
     Layers below `skip_layers_below` are left out: a moved base image explains them.
     """
+    ignore = ignore.with_runtime_paths(runtime_paths_of(current.config))
     findings: list[Finding] = []
     old_layers: Sequence[LayerRecord] = baseline.layers
     new_layers: Sequence[LayerRecord] = current.layers
@@ -156,31 +174,27 @@ def compare_images(
     return findings
 
 
-def _base_image_findings(baseline: BuildOutput, current: BuildOutput) -> tuple[list[Finding], int]:
+def _base_image_findings(baseline: BuildOutput, current: BuildOutput, ignore: IgnoreRules) -> tuple[list[Finding], int]:
     """A finding per FROM that resolved to another image; and how many inherited layers that explains."""
     old = {(b.stage, b.reference): b for b in baseline.base_images}
+    final_ids = {b.image_id for b in current.base_images if b.final}
     findings: list[Finding] = []
     inherited = 0
+    inherited_change: str | None = None
     for base in current.base_images:
         before = old.get((base.stage, base.reference))
         if before is None or before.image_id == base.image_id:
             continue
-        is_final_base = base.final
-        inherited_same = (
-            all(
-                a.normalized_digest == b.normalized_digest
-                for a, b in zip(
-                    baseline.image.layers[: baseline.base_layer_count],
-                    current.image.layers[: current.base_layer_count],
-                    strict=False,
-                )
-            )
-            and baseline.base_layer_count == current.base_layer_count
-        )
-        # A tag re-pointed at an image with the same content changes nothing in
-        # the output: say so, but it is not drift.
-        change = "retagged" if is_final_base and inherited_same else "moved"
-        if is_final_base:
+        # The final stage's base is in the image, so its content can be
+        # judged; a builder stage FROM that same image moved with it, and no
+        # further. Another builder-stage base shows only through what it built.
+        if base.final or base.image_id in final_ids:
+            if inherited_change is None:
+                inherited_change = _inherited_change(baseline, current, ignore)
+            change = inherited_change
+        else:
+            change = "moved"
+        if base.final and change == "moved":
             inherited = max(inherited, current.base_layer_count)
         findings.append(
             Finding(
@@ -197,6 +211,24 @@ def _base_image_findings(baseline: BuildOutput, current: BuildOutput) -> tuple[l
     return findings, inherited
 
 
+def _inherited_change(baseline: BuildOutput, current: BuildOutput, ignore: IgnoreRules) -> str:
+    """ "retagged" when the final base's layers differ from the baseline's at most in noise, else "moved".
+
+    A base rebuilt with the same packages differs in apt's caches and logs;
+    that is the same base, re-tagged, not a moved one. Its noise is then
+    compared and shown like any other layer's.
+    """
+    count = current.base_layer_count
+    if baseline.base_layer_count != count:
+        return "moved"
+    for old, new in zip(baseline.image.layers[:count], current.image.layers[:count], strict=False):
+        if old.normalized_digest != new.normalized_digest and not all(
+            finding.ignored for finding in compare_layer(old, new, ignore)
+        ):
+            return "moved"
+    return "retagged"
+
+
 def compare_builds(baseline: BuildOutput, current: BuildOutput, ignore: IgnoreRules) -> list[Finding]:
     """Every difference between a build and its baseline, explained at the highest level that explains it.
 
@@ -204,7 +236,8 @@ def compare_builds(baseline: BuildOutput, current: BuildOutput, ignore: IgnoreRu
     it changed; a changed engine version is reported beside the rest, and is
     the likely cause of content changes nothing else explains.
     """
-    findings, inherited = _base_image_findings(baseline, current)
+    ignore = ignore.with_runtime_paths(runtime_paths_of(current.image.config))
+    findings, inherited = _base_image_findings(baseline, current, ignore)
     layer_findings = compare_images(baseline.image, current.image, ignore, skip_layers_below=inherited)
     if any(f.change == "moved" for f in findings):
         # Layers built on a moved base change with it when nothing else explains them.

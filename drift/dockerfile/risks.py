@@ -33,6 +33,8 @@ Rules (id: what is flagged -> cause)
     DRIFT304  curl/wget output piped into a shell or interpreter      network-fetch
     DRIFT311  git clone (or ADD of a git URL) of a branch or the default branch  network-fetch
     DRIFT312  git clone at a tag (weaker: a tag can be moved, a commit cannot)  network-fetch
+    DRIFT321  a model hub download (snapshot_download, hf_hub_download, from_pretrained,
+              huggingface-cli download) without a revision              network-fetch
 
 Decisions a reader may want to know:
 
@@ -50,6 +52,13 @@ Decisions a reader may want to know:
 - git: a checkout, switch or reset to a hex commit (7-40 digits) after the
   clone pins it; a ref containing a digit is taken for a tag (DRIFT312, a tag
   can be moved but rarely is), anything else for a branch (DRIFT311).
+- Model downloads (DRIFT321) are Python calls inside a RUN (`python -c`, a
+  python heredoc) or `huggingface-cli download`; they are found by the call's
+  name in the RUN's text, and pinned by a `revision=` argument (`--revision`)
+  naming anything: a commit is best, a tag still better than the default
+  branch. A download in a script the RUN only runs (`python fetch.py`) is
+  not seen. A model under `~/.cache/huggingface` is the image's content, not
+  noise (drift.compare.ignore), so its drift is reported.
 - Bare `npm install` is flagged (DRIFT212): with a lockfile it may still
   rewrite it when package.json disagrees, without one it resolves ranges; the
   Dockerfile alone cannot tell which, and `npm ci` is the cheap, certain fix.
@@ -158,7 +167,7 @@ class RiskSite:
     Attributes:
         risk: the risk.
         instruction: the instruction it is in.
-        ecosystem: "image", "url", "git", or the package ecosystem as
+        ecosystem: "image", "url", "git", "model", or the package ecosystem as
             drift.catalog names it: "deb", "apk", "rpm", "pypi", "npm", "gem",
             "golang", "cargo".
         name: the package name (no version), image reference, URL or repository.
@@ -316,6 +325,12 @@ _RULES: dict[str, _Rule] = {
             "network-fetch",
             "{subject} is cloned at a tag, which can be moved",
             "check out the tag's commit: git checkout <sha>",
+        ),
+        _Rule(
+            "DRIFT321",
+            "network-fetch",
+            "model {subject} is downloaded without a revision, so a new upstream revision changes the image",
+            'pin the model\'s commit: revision="<sha>" (huggingface-cli download --revision <sha>)',
         ),
     )
 }
@@ -943,6 +958,7 @@ class _RunScan:
                 found.extend(handler(self, simple))
         found.extend(self._fetch_sites())
         found.extend(self._git_sites())
+        found.extend(self._model_sites())
         return [site for site in found if site.instruction is instruction]
 
     def _commands(self) -> list[_Command]:
@@ -1068,6 +1084,21 @@ class _RunScan:
             sites.append(self.site(rule, repository.text, repository, "git", repository.text, simple))
         return sites
 
+    def _model_sites(self) -> list[RiskSite]:
+        """Model hub downloads in Python code anywhere in the RUN (`python -c`, heredocs) without a revision."""
+        instruction = self.instruction
+        text = instruction.text
+        sites: list[RiskSite] = []
+        for call in _MODEL_CALL.finditer(text):
+            arguments = text[call.end() : _call_end(text, call.end())]
+            if _REVISION_ARGUMENT.search(arguments):
+                continue
+            model = _MODEL_NAME.search(arguments)
+            subject = model.group(1) if model else call.group(1)
+            line = instruction.line_of(call.start(1))
+            sites.append(_site("DRIFT321", self.stage, instruction, subject, line, "model", subject))
+        return sites
+
     def site(
         self,
         rule: str,
@@ -1100,6 +1131,25 @@ class _RunScan:
             return simple.assignments[name]
         value = self.instruction.variables.get(name)
         return value
+
+
+_MODEL_CALL = re.compile(r"\b(snapshot_download|hf_hub_download|from_pretrained)\s*\(")
+_REVISION_ARGUMENT = re.compile(r"\brevision\s*=")
+# The first string argument, or repo_id=: "gpt2", 'org/model-name' (quotes possibly shell-escaped).
+_MODEL_NAME = re.compile(r"^\s*(?:repo_id\s*=\s*)?\\?[\"']([\w.\-]+(?:/[\w.\-]+)?)\\?[\"']")
+
+
+def _call_end(text: str, start: int) -> int:
+    """The offset of the parenthesis closing a call whose arguments start at `start` (or the end of the text)."""
+    depth = 1
+    for position in range(start, len(text)):
+        if text[position] == "(":
+            depth += 1
+        elif text[position] == ")":
+            depth -= 1
+            if depth == 0:
+                return position
+    return len(text)
 
 
 def _handler_name(program: str) -> str:
@@ -1532,6 +1582,22 @@ def _cargo(scan: _RunScan, simple: _Simple) -> Iterator[RiskSite]:
             yield scan.site("DRIFT242", name, word, "cargo", name, simple)
 
 
+def _huggingface_cli(scan: _RunScan, simple: _Simple) -> Iterator[RiskSite]:
+    options, operands = _options(simple.args, long=_HF_DOWNLOAD_LONG)
+    if len(operands) < 2 or operands[0].text != "download" or _has_option(options, "revision"):
+        return
+    model = operands[1]
+    if model.resolved:
+        yield scan.site("DRIFT321", model.text, model, "model", model.text, simple)
+
+
+_HF_DOWNLOAD_LONG = _names(
+    """
+    revision repo-type include exclude local-dir cache-dir token max-workers
+    """
+)
+
+
 _HANDLERS: dict[str, Callable[[_RunScan, _Simple], Iterator[RiskSite]]] = {
     "apt-get": _apt,
     "apt": _apt,
@@ -1551,6 +1617,7 @@ _HANDLERS: dict[str, Callable[[_RunScan, _Simple], Iterator[RiskSite]]] = {
     "gem": _gem,
     "go": _go,
     "cargo": _cargo,
+    "huggingface-cli": _huggingface_cli,
 }
 
 

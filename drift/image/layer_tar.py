@@ -4,7 +4,9 @@ A layer is a tar of the files a build step added or changed, plus overlay
 whiteout markers for what it deleted. This module walks it once, hashing each
 regular file's content in chunks as it passes, and returns the manifest, the
 layer's diff_id (sha256 of the uncompressed tar) and its size. Nothing is
-extracted to disk and no file content is kept.
+extracted to disk and no file content is kept, but for the files a cataloger
+claims and the few with a volatile field (drift.image.volatile), whose
+normalized digest is computed on the way.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Protocol
 
 from drift.errors import ImageReadError
 from drift.image.stream import Fill, ForwardReader
-from drift.values import EntryType, FileEntry
+from drift.image.volatile import MAX_VOLATILE_FILE_SIZE, volatile_field
+from drift.values import NORMALIZED_CONTENT_PREFIX, EntryType, FileEntry
 
 GZIP_MAGIC = b"\x1f\x8b"
 WHITEOUT_PREFIX = ".wh."
@@ -184,10 +187,13 @@ def _entry(
         entry_type = EntryType.DIR  # pre-POSIX tars marked directories only by the slash
     path = absolute_path(name)
     mode = _cached_number(header[100:108], modes, 0o7777)
+    normalized = ""
     if entry_type is EntryType.FILE:
         digest = hashlib.sha256()
         is_marker = WHITEOUT_PREFIX in path.rpartition("/")[2]
-        if files is not None and not is_marker and files.wants(path, mode, size):
+        wanted = files is not None and not is_marker and files.wants(path, mode, size)
+        volatile = volatile_field(path) if not is_marker and size <= MAX_VOLATILE_FILE_SIZE else None
+        if wanted or volatile is not None:
             chunks: list[bytes] = []
 
             def keep(view: memoryview) -> None:
@@ -196,7 +202,11 @@ def _entry(
 
             if reader.feed(size, keep) < size:
                 raise ImageReadError(f"layer tar ends inside {name!r}")
-            files.take(path, mode, b"".join(chunks))
+            content = b"".join(chunks)
+            if wanted and files is not None:
+                files.take(path, mode, content)
+            if volatile is not None:
+                normalized = NORMALIZED_CONTENT_PREFIX + volatile.normalized_sha256(content)
         elif reader.feed(size, digest.update) < size:
             raise ImageReadError(f"layer tar ends inside {name!r}")
         _skip_exact(reader, -size % _BLOCK, offset)
@@ -214,7 +224,7 @@ def _entry(
     uid = int(fields["uid"]) if fields and "uid" in fields else _cached_number(header[108:116], numbers)
     gid = int(fields["gid"]) if fields and "gid" in fields else _cached_number(header[116:124], numbers)
     if entry_type is EntryType.FILE:
-        return FileEntry(path, entry_type, mode, uid, gid, size, sha256, "")
+        return FileEntry(path, entry_type, mode, uid, gid, size, sha256, normalized)
     if entry_type is EntryType.HARDLINK or entry_type is EntryType.SYMLINK:
         raw_link = fields["linkpath"] if fields and "linkpath" in fields else header[157:257].split(b"\0", 1)[0]
         link = raw_link.decode("utf-8", "surrogateescape")

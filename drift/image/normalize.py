@@ -45,17 +45,23 @@ def normalized_digest(entries: Iterable[FileEntry]) -> str:
     """ "sha256:<hex>" over a layer manifest, independent of tar order and mtimes.
 
     Entries are sorted by path (then type) and each is written as path, type,
-    octal mode, uid, gid, size, content sha256 and link target, separated by NUL
+    octal mode, uid, gid, size, content sha256 and link target (empty for
+    regular files), separated by NUL
     and ended by a newline; newlines and backslashes inside paths and link
     targets are escaped so no two manifests serialize alike.
     """
     digest = hashlib.sha256()
     lines: list[str] = []
     names = _TYPE_NAMES
+    regular = EntryType.FILE
     for entry in sorted(entries, key=lambda e: (e.path, names[e.type])):
+        # A regular file's link_target may carry its normalized content's
+        # digest (drift.image.volatile): derived from the content the sha256
+        # already covers, and left out so stored digests keep their meaning.
+        link = "" if entry.type is regular else _escape(entry.link_target)
         lines.append(
             f"{_escape(entry.path)}\0{names[entry.type]}\0{entry.mode:o}\0{entry.uid}\0"
-            f"{entry.gid}\0{entry.size}\0{entry.sha256}\0{_escape(entry.link_target)}\n"
+            f"{entry.gid}\0{entry.size}\0{entry.sha256}\0{link}\n"
         )
         if len(lines) >= _BATCH:
             digest.update("".join(lines).encode("utf-8", "surrogateescape"))

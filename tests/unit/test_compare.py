@@ -140,3 +140,122 @@ def test_a_new_engine_version_is_a_builder_finding_and_the_cause_of_unexplained_
     [bin_change] = [f for f in both if f.kind == "file"]
     assert bin_change.cause == "builder"
     assert judge(both) is Verdict.DRIFTED
+
+
+def test_npm_git_and_dbus_leftovers_are_noise_in_every_home() -> None:
+    rules = IgnoreRules.for_target()
+    for path in (
+        "/root/.npm/_cacache/index-v5/1f/2a/0123abcd",
+        "/home/node/.npm/_cacache/content-v2/sha512/aa/bb/cc",
+        "/home/node/.npm/_logs/2026-01-01T03_00_00_000Z-debug-0.log",
+        "/src/tool/.git/index",
+        "/src/tool/.git/logs/HEAD",
+        "/src/tool/.git/logs/refs/remotes/origin/HEAD",
+        "/src/tool/.git/FETCH_HEAD",
+        "/src/tool/.git/ORIG_HEAD",
+        "/src/tool/.git/modules/vendor/lib/index",
+        "/var/lib/dbus/machine-id",
+        "/home/app/.cache/pip/http-v2/a/b/c",
+        "/usr/local/share/.cache/yarn/v6/npm-left-pad-1.3.0/package.json",
+        "/root/.cache/go-build/00/0011-d",
+        "/root/.cache/pypoetry/cache/repositories/PyPI/_http/x",
+    ):
+        assert rules.ignores(path), path
+    # What a clone is made of stays content; so do caches the image runs from.
+    for path in (
+        "/src/tool/.git/HEAD",
+        "/src/tool/.git/packed-refs",
+        "/src/tool/.git/shallow",
+        "/src/tool/.git/refs/heads/main",
+        "/src/tool/.git/objects/pack/pack-1234.pack",
+        "/root/.cache/huggingface/hub/models--gpt2/snapshots/abc/config.json",
+        "/root/.cache/torch/hub/checkpoints/resnet18.pth",
+        "/root/.cache/ms-playwright/chromium-1105/chrome-linux/chrome",
+        "/root/.cache/puppeteer/chrome/linux-121/chrome",
+        "/home/app/.npmrc",
+    ):
+        assert not rules.ignores(path), path
+
+
+def test_a_changed_model_in_the_huggingface_cache_is_drift_a_changed_pip_cache_is_noise() -> None:
+    instruction = "RUN pip install huggingface_hub==0.23.0 && python -c 'snapshot_download(\"gpt2\")'"
+    model = "/root/.cache/huggingface/hub/models--gpt2/snapshots/main/model.safetensors"
+    wheel = "/root/.cache/pip/http-v2/4/5/6/entry"
+    night_1 = image(BASE, layer(1, instruction, file(model, b"revision 1"), file(wheel, b"fetched monday")))
+    night_2 = image(BASE, layer(1, instruction, file(model, b"revision 2"), file(wheel, b"fetched tuesday")))
+    findings = {f.subject: f for f in compare_images(night_1, night_2, IgnoreRules.for_target())}
+    assert not findings[model].ignored and findings[model].cause == "network-fetch"
+    assert findings[wheel].ignored and findings[wheel].ignored_by.startswith("default rule */.cache/pip:")
+    assert judge(list(findings.values())) is Verdict.DRIFTED
+    only_pip = image(BASE, layer(1, instruction, file(model, b"revision 1"), file(wheel, b"fetched tuesday")))
+    assert judge(compare_images(night_1, only_pip, IgnoreRules.for_target())) is Verdict.NOISY
+
+
+def test_noise_has_the_cause_nondeterministic_not_the_package_manager_that_wrote_it() -> None:
+    instruction = "RUN apt-get update && apt-get install -y dbus"
+    a = image(BASE, layer(1, instruction, file("/var/lib/dbus/machine-id", b"1f0e"), file("/usr/bin/dbus-daemon")))
+    b = image(BASE, layer(1, instruction, file("/var/lib/dbus/machine-id", b"9c2d"), file("/usr/bin/dbus-daemon")))
+    [finding] = compare_images(a, b, IgnoreRules.for_target())
+    assert (finding.subject, finding.ignored, finding.cause) == ("/var/lib/dbus/machine-id", True, "nondeterministic")
+    assert judge([finding]) is Verdict.NOISY
+
+
+def test_a_cache_the_image_command_reads_is_content() -> None:
+    instruction = "RUN pip download --dest /root/.cache/pip/models tiny-model"
+    path = "/root/.cache/pip/models/tiny.bin"
+    serve = {"config": {"Cmd": ["serve", "--models=/root/.cache/pip/models"]}}
+    a = image(BASE, layer(1, instruction, file(path, b"v1")), config=serve)
+    b = image(BASE, layer(1, instruction, file(path, b"v2")), config=serve)
+    [finding] = compare_images(a, b, IgnoreRules.for_target())
+    assert not finding.ignored and judge([finding]) is Verdict.DRIFTED
+    # Naming a directory above the cache does not make the whole cache content.
+    home = {"config": {"Cmd": ["jupyter", "lab", "--notebook-dir=/root"]}}
+    a, b = (image(BASE, layer(1, instruction, file(path, c)), config=home) for c in (b"v1", b"v2"))
+    assert judge(compare_images(a, b, IgnoreRules.for_target())) is Verdict.NOISY
+
+
+def test_a_base_rebuilt_with_the_same_packages_is_retagged_in_every_stage_and_the_build_noisy() -> None:
+    from drift.compare.diff import compare_builds
+    from drift.values import BaseImage, BuildOutput
+
+    def base_layer(apt_cache: bytes, curl: bytes = b"curl 7.88.1") -> LayerRecord:
+        return layer(
+            0,
+            "Imported from -",
+            file("/usr/bin/curl", curl),
+            file("/var/cache/apt/pkgcache.bin", apt_cache),
+            file("/var/log/apt/history.log", apt_cache),
+        )
+
+    def build(base: LayerRecord, image_id: str) -> BuildOutput:
+        own = layer(1, "COPY --from=builder /out/app /usr/local/bin/app", file("/usr/local/bin/app", b"app"))
+        bases = (
+            BaseImage(0, "debian:bookworm", image_id, "", 1),
+            BaseImage(1, "debian:bookworm", image_id, "", 1, final=True),
+        )
+        return BuildOutput(image(base, own), base_images=bases, base_layer_count=1)
+
+    monday = build(base_layer(b"monday"), "sha256:" + "1" * 64)
+    rebuilt = build(base_layer(b"tuesday"), "sha256:" + "2" * 64)
+    findings = compare_builds(monday, rebuilt, IgnoreRules.for_target())
+    bases = [f for f in findings if f.kind == "base-image"]
+    assert [(f.subject, f.change) for f in bases] == [("debian:bookworm", "retagged")] * 2
+    noise = [f for f in findings if f.kind == "file"]
+    assert {f.subject for f in noise} == {"/var/cache/apt/pkgcache.bin", "/var/log/apt/history.log"}
+    assert all(f.ignored and f.cause == "nondeterministic" for f in noise)
+    assert judge(findings) is Verdict.NOISY
+
+    upgraded = build(base_layer(b"tuesday", curl=b"curl 7.88.1-10+deb12u9"), "sha256:" + "3" * 64)
+    findings = compare_builds(monday, upgraded, IgnoreRules.for_target())
+    assert [f.change for f in findings if f.kind == "base-image"] == ["moved", "moved"]
+    # The moved base is one finding, not the files it brought.
+    assert not [f for f in findings if f.kind == "file"]
+    assert judge(findings) is Verdict.DRIFTED
+
+
+def test_the_readme_lists_every_default_rule_with_its_reason() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for rule in DEFAULT_RULES:
+        assert f"| `{rule.pattern}` | {rule.reason} |" in readme, rule.pattern

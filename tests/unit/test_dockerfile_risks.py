@@ -81,6 +81,8 @@ def test_a_risk_says_what_and_how_on_one_line_each() -> None:
         "cargo install ripgrep --version 14.0.3",
         "curl -fsSLo /x https://example.com/x",
         "git clone https://example.com/repo.git",
+        "python -c \"from huggingface_hub import snapshot_download; snapshot_download('gpt2')\"",
+        "huggingface-cli download gpt2",
     ],
 )
 def test_the_predicted_cause_is_the_one_a_drift_will_be_reported_with(run: str) -> None:

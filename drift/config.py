@@ -58,7 +58,15 @@ from drift.config_schema import schema_problems, toml_literal
 from drift.errors import UsageError
 from drift.schedule import check_schedule
 from drift.source.location import is_url
-from drift.targets import PULL_POLICIES, check_name, check_pull, check_relative_path, parse_build_args
+from drift.targets import (
+    BUILDERS,
+    PULL_POLICIES,
+    check_builder,
+    check_name,
+    check_pull,
+    check_relative_path,
+    parse_build_args,
+)
 from drift.toml_lines import KeyPath, key_lines
 
 __all__ = [
@@ -92,6 +100,7 @@ class TargetDefaults:
     timeout_s: int = DEFAULT_TIMEOUT_S
     ignore: tuple[str, ...] = ()
     alerts: tuple[str, ...] = ()
+    builder: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +126,7 @@ class DeclaredTarget:
         ignore: globs of paths whose differences are noise.
         alerts: apprise URLs the target's alerts go to (besides DRIFT_ALERT_URLS).
         line: the 1-based line of the target's `[[target]]` header.
+        builder: "auto" (BuildKit where the engine has it), "buildkit" or "legacy".
     """
 
     name: str
@@ -135,6 +145,7 @@ class DeclaredTarget:
     ignore: tuple[str, ...]
     line: int
     alerts: tuple[str, ...] = ()
+    builder: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +291,7 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "platform": (_unset_if_blank, ""),
     "network": (_unset_if_blank, ""),
     "pull": (check_pull, _PULL_ADVICE),
+    "builder": (check_builder, f"write builder = {', '.join(map(json.dumps, BUILDERS))}"),
     "schedule": (check_schedule, ""),
     "timeout": (_timeout, ""),
     "ignore": (tuple, ""),

@@ -63,6 +63,7 @@ def sync_config(db: Database, cache: RepositoryCache, path: Path) -> SyncResult:
                     ignore=declared.ignore,
                     timeout_s=declared.timeout_s,
                     alerts=declared.alerts,
+                    builder=declared.builder,
                 )
             )
         except SourceError as exc:
@@ -114,4 +115,5 @@ def _unresolved(declared: DeclaredTarget) -> TargetSpec:
         ignore=tuple(declared.ignore),
         timeout_s=declared.timeout_s,
         alerts=tuple(declared.alerts),
+        builder=declared.builder,
     )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
+import tarfile
+import tempfile
 import threading
 import time
 from collections import deque
@@ -13,11 +16,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from http.client import HTTPException
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import docker
 from docker.api.build import process_dockerfile
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.utils.build import exclude_paths
 from requests.exceptions import RequestException
 from urllib3.exceptions import HTTPError
 
@@ -279,7 +283,7 @@ class DockerEngine:
             str(dockerfile.relative_to(context_dir)) if dockerfile.is_relative_to(context_dir) else str(dockerfile),
             str(context_dir),
         )
-        context = docker.utils.tar(str(context_dir), exclude=_dockerignore(context_dir), dockerfile=(name, extra))
+        context = _context_archive(context_dir, name, extra)
         params: dict[str, str] = {
             "version": "2",
             "t": tag,
@@ -462,6 +466,43 @@ def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
         return (int(parts[0]), int(parts[1])) >= wanted
     except (IndexError, ValueError):
         return False
+
+
+def _context_archive(context_dir: Path, dockerfile: str, outside_dockerfile: str | None) -> IO[bytes]:
+    """The build context as a tar in a temporary file, as docker-py makes it, but in GNU format.
+
+    The engine tells an uploaded context from an uploaded Dockerfile by the
+    first tar header in the body: a pax header first (Python's default
+    format) makes it read the whole tar as a Dockerfile. The files and the
+    .dockerignore handling are docker-py's (`exclude_paths`); names that fit a
+    plain header come first.
+    """
+    root = str(context_dir)
+    files = exclude_paths(root, _dockerignore(context_dir) or [], dockerfile=dockerfile)
+    # Returned open: the build request streams it, then closes it.
+    archive = tempfile.TemporaryFile()  # noqa: SIM115
+    with tarfile.open(fileobj=archive, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for path in sorted(files, key=lambda name: (len(name.encode()) >= 100, name)):
+            if outside_dockerfile is not None and path in (dockerfile, ".dockerignore"):
+                continue
+            info = tar.gettarinfo(os.path.join(root, path), arcname=path)
+            if info is None:
+                continue  # a socket
+            info.mtime = int(info.mtime)
+            if info.isfile():
+                with open(os.path.join(root, path), "rb") as content:
+                    tar.addfile(info, content)
+            else:
+                tar.addfile(info)
+        if outside_dockerfile is not None:
+            # A Dockerfile outside the context travels inside it, hidden from COPY by .dockerignore, as docker-py does.
+            ignore = "\n".join([*(_dockerignore(context_dir) or [".dockerignore"]), dockerfile]).encode()
+            for name, data in ((".dockerignore", ignore), (dockerfile, outside_dockerfile.encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    archive.seek(0)
+    return archive
 
 
 def _dockerignore(context_dir: Path) -> list[str] | None:

@@ -19,7 +19,7 @@ from drift.compare.ignore import IgnoreRules
 from drift.compare.verdict import judge
 from drift.image.layer_tar import read_layer_tar
 from drift.image.normalize import normalized_digest
-from drift.storage import store
+from drift.storage import builds, images, targets
 from drift.storage.database import Database
 from drift.values import EntryType, FileEntry, ImageRecord, LayerRecord, TargetSpec, Verdict
 
@@ -144,11 +144,11 @@ def test_a_changed_shell_is_drift() -> None:
 def test_a_new_day_is_noise_against_a_baseline_read_back_from_the_database(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'drift.db'}")
     with db.session() as session:
-        store.save_target(session, TargetSpec(name="users", repo="/r", commit="a" * 40))
-        build = store.start_build(session, "users", "fp", "a" * 40)
-        store.finish_build(session, build, status="succeeded", verdict=Verdict.BASELINE, image=image_of(night()))
+        targets.save_target(session, TargetSpec(name="users", repo="/r", commit="a" * 40))
+        build = builds.start_build(session, "users", "fp", "a" * 40)
+        builds.finish_build(session, build, status="succeeded", verdict=Verdict.BASELINE, image=image_of(night()))
     with db.session() as session:
-        baseline = store.load_image(session, build)
+        baseline = images.load_image(session, build)
     assert entry(baseline, "/etc/shadow").normalized_sha256 == entry(image_of(night()), "/etc/shadow").normalized_sha256
     tomorrow = image_of(night(shadow_line(b"app", next_day)))
     assert judge(compare_images(baseline, tomorrow, IgnoreRules.for_target())) is Verdict.NOISY

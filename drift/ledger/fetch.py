@@ -92,7 +92,7 @@ class FetchLog:
     """The fetches of one proxy run, thread-safe, kept in the order their requests started."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._next = 0
         self._done: dict[int, Fetch] = {}
 
@@ -110,8 +110,15 @@ class FetchLog:
             if seq in self._done:
                 raise RuntimeError(f"request {seq} recorded twice")
             self._done[seq] = fetch
+            self._lock.notify_all()
 
     def fetches(self) -> list[Fetch]:
         """Every request that has ended, in the order they started."""
         with self._lock:
+            return [self._done[seq] for seq in sorted(self._done)]
+
+    def wait(self, count: int, timeout: float) -> list[Fetch]:
+        """`fetches()` once at least `count` requests have ended, or when `timeout` seconds have passed."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self._done) >= count, timeout)
             return [self._done[seq] for seq in sorted(self._done)]

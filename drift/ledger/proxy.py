@@ -86,6 +86,11 @@ class RecordingProxy:
         """What has been recorded so far: every ended request, in the order they started. Thread-safe."""
         return self._log.fetches()
 
+    def wait_fetches(self, count: int, timeout: float = 5.0) -> list[Fetch]:
+        """`fetches()` once at least `count` requests have ended (a client may see its response end a
+        moment before the proxy records it), or when `timeout` seconds have passed."""
+        return self._log.wait(count, timeout)
+
     def start(self) -> RecordingProxy:
         """Start listening; returns once `url` is valid. Raises ProxyError."""
         if self._thread is not None:

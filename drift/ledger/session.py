@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 READ_SIZE = 256 * 1024
 MAX_HEAD = 64 * 1024  # request or response head larger than this: 431 (client) or 502 (server)
+LINGER_SECONDS = 2.0  # after an error answer, how long (and how much) the client's input is drained
+LINGER_BYTES = 4 * 1024 * 1024
 
 StepSource = Callable[[], str | None]
 
@@ -59,6 +61,11 @@ def describe(exc: BaseException) -> str:
         return "timed out"
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
+
+
+def _head_size(head: h11.Request | h11.InformationalResponse | h11.Response) -> int:
+    target = head.target if isinstance(head, h11.Request) else head.reason
+    return len(target) + sum(len(name) + len(value) + 4 for name, value in head.headers.raw_items())
 
 
 class Peer:
@@ -91,6 +98,12 @@ class Peer:
             if event is h11.PAUSED:
                 raise PeerFailed(self.side, "sent more after switching protocols")
             assert isinstance(event, h11.Event)
+            heads = (h11.Request, h11.InformationalResponse, h11.Response)
+            if isinstance(event, heads) and _head_size(event) > MAX_HEAD:
+                # h11 caps only a head still incomplete; one that arrived whole in a single read is measured here.
+                if self.side == "client":
+                    raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
+                raise PeerFailed(self.side, "response head too large")
             return event
 
     async def send(self, event: h11.Event) -> None:
@@ -121,11 +134,14 @@ class ClientSession:
         self.upstream = upstream
         self.connect_timeout = connect_timeout
         self._servers: list[asyncio.StreamWriter] = []
+        self._refused = False  # drift answered an error: the client may still be sending
 
     async def run(self) -> None:
         clean = False
         try:
             clean = await self._serve()
+            if clean and self._refused:
+                await self._linger()
         except (PeerFailed, OSError) as exc:
             log.debug("client connection ended: %s", describe(exc))
         finally:
@@ -153,6 +169,18 @@ class ClientSession:
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return conn.our_state is h11.MUST_CLOSE or conn.our_state is h11.DONE
             conn.start_next_cycle()
+
+    async def _linger(self) -> None:
+        """After an error answer, read and drop what the client is still sending before closing: closing
+        with unread input resets the connection, and the client would lose the answer."""
+        writer, reader = self.client.writer, self.client.reader
+        if writer.can_write_eof():
+            writer.write_eof()
+        dropped = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER_SECONDS):
+                while dropped < LINGER_BYTES and (data := await reader.read(READ_SIZE)):
+                    dropped += len(data)
 
     def _current_step(self) -> str | None:
         try:
@@ -185,6 +213,7 @@ class ClientSession:
         """drift's own answer (an error) to the client, when no response has started yet; then close."""
         if self.client.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
+        self._refused = True
         body = f"drift proxy: {message}\n".encode("utf-8", "backslashreplace")
         headers = [(b"Content-Type", b"text/plain; charset=utf-8"), (b"Content-Length", str(len(body)).encode()),
                    (b"Connection", b"close")]

@@ -56,16 +56,9 @@ class Exchange:
     status: int | None = None
     bytes_in: int = 0
     bytes_out: int = 0
-    body_hash: hashlib._Hash | None = field(default=None, repr=False)
+    body_hash: hashlib._Hash = field(default_factory=hashlib.sha256, repr=False)
     complete: bool = False
     error: str = ""
-
-    def received(self, data: bytes) -> None:
-        """Count and hash one piece of the response body on its way to the client."""
-        self.bytes_in += len(data)
-        if self.body_hash is None:
-            self.body_hash = hashlib.sha256()
-        self.body_hash.update(data)
 
     def fail(self, reason: str) -> None:
         """Note why the exchange did not complete; the first reason wins."""
@@ -74,7 +67,7 @@ class Exchange:
 
     def to_fetch(self) -> Fetch:
         hashed = self.method != "CONNECT" and self.complete and not self.error
-        digest = (self.body_hash or hashlib.sha256()).hexdigest() if hashed else ""
+        digest = self.body_hash.hexdigest() if hashed else ""
         return Fetch(
             method=self.method,
             url=self.url,

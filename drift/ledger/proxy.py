@@ -137,6 +137,7 @@ class RecordingProxy:
                 raise
         finally:
             self._ready.set()
+            loop.run_until_complete(loop.shutdown_default_executor())  # the body hashing threads
             loop.close()
             self._loop = None
 

@@ -157,13 +157,14 @@ def raw_exchange(proxy: RecordingProxy, data: bytes) -> bytes:
         return answer
 
 
-def test_get_with_content_length_is_passed_on_and_recorded(proxy: RecordingProxy, origin: str) -> None:
-    status, body = fetch(proxy, "GET", f"{origin}/cl/100000")
-    assert (status, body) == (200, body_of(100000))
+@pytest.mark.parametrize("size", [0, 100, 100_000, 8_000_000])
+def test_get_with_content_length_is_passed_on_and_recorded(proxy: RecordingProxy, origin: str, size: int) -> None:
+    status, body = fetch(proxy, "GET", f"{origin}/cl/{size}")
+    assert (status, body) == (200, body_of(size))
     [entry] = proxy.wait_fetches(1)
     assert entry == Fetch(
-        method="GET", url=f"{origin}/cl/100000", host="127.0.0.1", status=200, bytes_in=100000, bytes_out=0,
-        sha256=sha(body_of(100000)), step=None, error="",
+        method="GET", url=f"{origin}/cl/{size}", host="127.0.0.1", status=200, bytes_in=size, bytes_out=0,
+        sha256=sha(body_of(size)), step=None, error="",
     )
 
 

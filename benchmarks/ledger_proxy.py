@@ -140,8 +140,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunked", action="store_true", help="the origin answers with chunked framing")
     parser.add_argument("--rate", type=float, default=0.0, help="pace the origin at this many MB/s (0: no pacing)")
-    parser.add_argument("--client", choices=["python", "curl"], default="python")
+    parser.add_argument("--client", choices=["python", "curl"], default="python",
+                        help="python: a socket read into one buffer (the least client work); curl: what builds run")
     args = parser.parse_args()
+    if args.chunked and args.client == "python":
+        parser.error("the python client counts raw bytes and does not de-chunk: use --chunked with --client curl")
     size = args.size_mb * 1024 * 1024
     download = download_curl if args.client == "curl" else download_python
 

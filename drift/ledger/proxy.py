@@ -95,6 +95,8 @@ class RecordingProxy:
         """Start listening; returns once `url` is valid. Raises ProxyError."""
         if self._thread is not None:
             raise RuntimeError("the proxy is already running")
+        self._ready = threading.Event()
+        self._startup_error = None
         self._thread = threading.Thread(target=self._run, name="drift-ledger-proxy", daemon=True)
         self._thread.start()
         self._ready.wait()

@@ -148,6 +148,8 @@ class ClientSession:
                 await self._linger()
         except (PeerFailed, OSError) as exc:
             log.debug("client connection ended: %s", describe(exc))
+        except Exception:  # a bug here must cost one connection (already recorded), never the proxy
+            log.exception("drift's proxy failed on a client connection")
         finally:
             for writer in self._servers:
                 writer.transport.abort()
@@ -270,7 +272,8 @@ class ClientSession:
     def _request_headers(self, request: h11.Request, host: bytes) -> list[Header]:
         raw = list(request.headers.raw_items())
         chunked = any(name.lower() == b"transfer-encoding" for name, _ in raw)
-        headers = [(b"Host", host) if name.lower() == b"host" else (name, value) for name, value in end_to_end(raw)]
+        # Host is the absolute URI's authority (RFC 9112 section 3.2.2), also when an HTTP/1.0 client sent none.
+        headers = [(b"Host", host), *((name, value) for name, value in end_to_end(raw) if name.lower() != b"host")]
         if chunked:
             headers.append((b"Transfer-Encoding", b"chunked"))
         if self.upstream and self.upstream.authorization:

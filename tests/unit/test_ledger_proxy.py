@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from drift.ledger import Fetch, RecordingProxy
+from drift.ledger import Fetch, ProxyError, RecordingProxy
 
 
 def body_of(size: int) -> bytes:
@@ -62,6 +62,8 @@ class Origin(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body_of(5000))
             self.close_connection = True
+        elif self.path == "/headers":
+            self._answer(str(self.headers).encode())
         elif self.path == "/204":
             self.send_response(204)
             self.end_headers()
@@ -224,14 +226,50 @@ def test_keep_alive_serves_three_requests_on_one_connection(proxy: RecordingProx
     assert [entry.bytes_in for entry in proxy.wait_fetches(3)] == [10, 20, 30]
 
 
+def test_http10_client_gets_a_chunked_origin_body_ended_by_close(proxy: RecordingProxy, origin: str) -> None:
+    answer = raw_exchange(proxy, f"GET {origin}/chunked HTTP/1.0\r\n\r\n".encode())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" not in head.lower()
+    assert body == b"hello chunked world"
+    assert proxy.wait_fetches(1)[0].sha256 == sha(b"hello chunked world")
+
+
+def test_expect_100_continue_is_answered_before_the_body(proxy: RecordingProxy, origin: str) -> None:
+    parts = urlsplit(proxy.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(f"POST {origin}/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        interim = b""
+        while not interim.endswith(b"\r\n\r\n"):
+            interim += sock.recv(1)
+        assert interim.startswith(b"HTTP/1.1 100")
+        sock.sendall(b"ping")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\nping")
+    assert proxy.wait_fetches(1)[0].bytes_out == 4
+
+
+def test_a_taken_port_is_a_one_line_error(proxy: RecordingProxy) -> None:
+    port = urlsplit(proxy.url).port
+    assert port
+    with pytest.raises(ProxyError, match=f"cannot listen on 127.0.0.1:{port}"):
+        RecordingProxy(listen_port=port).start()
+
+
 def test_hop_by_hop_headers_are_not_forwarded(proxy: RecordingProxy, origin: str) -> None:
     answer = raw_exchange(
         proxy,
-        f"GET {origin}/cl/3 HTTP/1.1\r\nHost: x\r\nProxy-Connection: keep-alive\r\nConnection: close, X-Secret\r\n"
-        "X-Secret: 1\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n\r\n".encode(),
+        f"GET {origin}/headers HTTP/1.1\r\nHost: elsewhere\r\nProxy-Connection: keep-alive\r\n"
+        "Connection: close, X-Secret\r\nX-Secret: 1\r\nProxy-Authorization: Basic Zm9vOmJhcg==\r\n"
+        "X-Kept: yes\r\n\r\n".encode(),
     )
     head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200") and body == b"dri"
+    assert head.startswith(b"HTTP/1.1 200")
+    seen = {line.partition(":")[0].lower(): line.partition(":")[2].strip() for line in body.decode().splitlines()}
+    assert seen["host"] == urlsplit(origin).netloc and seen["x-kept"] == "yes"
+    assert not {"x-secret", "proxy-authorization", "proxy-connection"} & set(seen)
     assert proxy.wait_fetches(1)[0].status == 200
 
 

@@ -151,8 +151,7 @@ class ClientSession:
         except Exception:  # a bug here must cost one connection (already recorded), never the proxy
             log.exception("drift's proxy failed on a client connection")
         finally:
-            for writer in self._servers:
-                writer.transport.abort()
+            self._close_servers(abort=True)
             self.client.close(abort=not clean)
 
     async def _serve(self) -> bool:
@@ -214,6 +213,16 @@ class ClientSession:
             raise
         finally:
             self.fetch_log.finish(seq, exchange)
+            self._close_servers(abort=not exchange.complete)
+
+    def _close_servers(self, abort: bool) -> None:
+        """Close the connections opened for an exchange (each request gets its own)."""
+        for writer in self._servers:
+            if abort:
+                writer.transport.abort()
+            else:
+                writer.close()
+        self._servers.clear()
 
     async def _answer(self, status: int, message: str) -> None:
         """drift's own answer (an error) to the client, when no response has started yet; then close."""
@@ -231,7 +240,7 @@ class ClientSession:
         await self.client.send(h11.Data(data=body))
         await self.client.send(h11.EndOfMessage())
 
-    async def _open(self, origin: Origin, exchange: Exchange) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _open(self, origin: Origin) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A TCP connection to the origin, or to the upstream proxy when there is one. Raises PeerFailed."""
         hop = self.upstream.origin if self.upstream else origin
         try:
@@ -256,7 +265,7 @@ class ClientSession:
         if self.client.conn.they_are_waiting_for_100_continue:
             await self.client.send(h11.InformationalResponse(status_code=100, headers=[]))
         try:
-            server = Peer("server", h11.CLIENT, *await self._open(target.origin, exchange))
+            server = Peer("server", h11.CLIENT, *await self._open(target.origin))
             path = request.target if self.upstream else target.path
             await server.send(h11.Request(method=request.method, target=path, headers=headers))
             await self._pass_request_body(server, exchange)
@@ -344,7 +353,7 @@ class ClientSession:
             await self._answer(400, "CONNECT with a body")
             return
         try:
-            reader, writer = await self._open(origin, exchange)
+            reader, writer = await self._open(origin)
             early = b""
             if self.upstream:
                 proxy = Peer("upstream proxy", h11.CLIENT, reader, writer)

@@ -334,6 +334,7 @@ class DockerEngine:
         tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         step: str | None = None
         last_intermediate: str | None = None
+        intermediates: list[str] = []
         image_id: str | None = None
         for message in stream:
             if watchdog.fired is not None:
@@ -349,6 +350,11 @@ class DockerEngine:
                 if on_log:
                     on_log(error)
                 self._remove_quietly(last_intermediate)
+                if registry_outage(error, step):
+                    raise EngineError(
+                        f"a registry could not be reached to pull a base image ({error}); this is not drift: "
+                        "the check is retried at the next slot"
+                    )
                 raise BuildFailed(error or "build failed", step, "\n".join(tail))
             if buildkit is not None and message.get("id") == TRACE_ID:
                 for line in buildkit.feed(message.get("aux")):
@@ -377,6 +383,7 @@ class DockerEngine:
                 elif (match := _INTERMEDIATE.match(line)) and not _is_from(step):
                     # After a FROM step the id is the base image's (someone else's): never ours to remove.
                     last_intermediate = match["id"]
+                    intermediates.append(match["id"])
                     watchdog.container = None
                     if on_object:
                         on_object(f"image:{match['id']}")
@@ -398,7 +405,21 @@ class DockerEngine:
             full_id = str(self.api.inspect_image(image_id)["Id"])
         except ENGINE_ERRORS as exc:
             raise EngineError(f"the built image {image_id} vanished: {_one_line(exc)}") from None
+        self._remove_stage_leftovers(intermediates, full_id)
         return BuiltImage(image_id=full_id, tag=tag)
+
+    def _remove_stage_leftovers(self, intermediates: Sequence[str], final: str) -> None:
+        """Remove what the legacy builder left of earlier stages: their last images, untagged and unused.
+
+        Only images this build's own log named are tried, newest first and
+        without force: the final image's own parents have children and stay
+        (they go with it), anything another build uses stays too.
+        """
+        for image in reversed(intermediates):
+            if final.removeprefix("sha256:").startswith(image):
+                continue
+            with contextlib.suppress(*ENGINE_ERRORS):
+                self.api.remove_image(image, force=False, noprune=False)
 
     def _remove_quietly(self, image: str | None) -> None:
         # The legacy builder keeps the images of the steps before a failure;
@@ -458,6 +479,30 @@ class DockerEngine:
             return None
         stats = os.statvfs(root)
         return stats.f_bavail * stats.f_frsize
+
+
+# What a failed pull from an unreachable or overloaded registry says (Go's net errors, HTTP 5xx and 429).
+_REGISTRY_OUTAGE = re.compile(
+    r"dial tcp|connection refused|no such host|i/o timeout|TLS handshake timeout|server misbehaving"
+    r"|network is unreachable|connection reset|toomanyrequests|429 Too Many Requests"
+    r"|unexpected status(?: code)?:? 5\d\d|received unexpected HTTP status: 5\d\d"
+    r"|50[234] (?:Bad Gateway|Service Unavailable|Gateway Timeout)",
+    re.IGNORECASE,
+)
+
+
+def registry_outage(error: str, step: str | None) -> bool:
+    """Whether a build failed because a registry was away while resolving a base image (not the source's fault).
+
+    Only failures outside the Dockerfile's own commands count: a FROM step, or
+    BuildKit's resolution of an image before any step ran. A registry that
+    answers "manifest unknown" (the tag is gone) is a real break, not an outage.
+    """
+    if step is not None and not _is_from(step):
+        return False
+    if "manifest unknown" in error or "not found" in error.lower():
+        return False
+    return _REGISTRY_OUTAGE.search(error) is not None
 
 
 def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:

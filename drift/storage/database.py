@@ -71,7 +71,8 @@ class Database:
             parsed = make_url(url)
         except ArgumentError:
             raise UsageError(f"--db {url!r} is not a database URL; use e.g. sqlite:///path/drift.db") from None
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        is_uri = str(parsed.query.get("uri", "")).lower() == "true"  # file:...?mode=ro: SQLite opens it as given
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") and not is_uri:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = create_engine(parsed, pool_pre_ping=True)

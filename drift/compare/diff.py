@@ -9,6 +9,7 @@ from dataclasses import replace
 from drift.compare.causes import NONDETERMINISTIC, likely_cause
 from drift.compare.ignore import IgnoreRules, runtime_paths_of
 from drift.compare.packages import compare_packages
+from drift.compare.verdict import BUILDER_STAGE_MOVED
 from drift.image.volatile import volatile_field
 from drift.values import BuildOutput, EntryType, FileEntry, Finding, ImageRecord, LayerRecord
 
@@ -140,17 +141,29 @@ def _config_findings(baseline: dict[str, object], current: dict[str, object]) ->
 
 
 def compare_images(
-    baseline: ImageRecord, current: ImageRecord, ignore: IgnoreRules, *, skip_layers_below: int = 0
+    baseline: ImageRecord,
+    current: ImageRecord,
+    ignore: IgnoreRules,
+    *,
+    skip_layers_below: int = 0,
+    base_layers: tuple[int, int] = (0, 0),
 ) -> list[Finding]:
     """Every difference between two images, layer by layer, then the config.
 
+    `base_layers` is how many layers each image (baseline, current) inherits
+    from its base image. The base's layers are paired with the base's, and the
+    image's own layers with its own, by their position after the base: a base
+    image that gained a layer does not shift every own layer onto another.
     Layers below `skip_layers_below` are left out: a moved base image explains them.
     """
     ignore = ignore.with_runtime_paths(runtime_paths_of(current.config))
     findings: list[Finding] = []
+    old_base, new_base = base_layers
+    if old_base != new_base and skip_layers_below < new_base:
+        old_base = new_base = 0  # the bases differ but no moved base explains it: pair by position
     old_layers: Sequence[LayerRecord] = baseline.layers
     new_layers: Sequence[LayerRecord] = current.layers
-    if len(old_layers) != len(new_layers):
+    if len(old_layers) - old_base != len(new_layers) - new_base:
         findings.append(
             Finding(
                 kind="layers",
@@ -162,12 +175,15 @@ def compare_images(
                 after=str(len(new_layers)),
             )
         )
-    for old, new in zip(old_layers, new_layers, strict=False):
+    pairs = list(zip(old_layers[:old_base], new_layers[:new_base], strict=False))
+    pairs += zip(old_layers[old_base:], new_layers[new_base:], strict=False)
+    for old, new in pairs:
         if new.index >= skip_layers_below:
             findings.extend(compare_layer(old, new, ignore))
-    for extra in new_layers[len(old_layers) :]:
+    own_old, own_new = old_layers[old_base:], new_layers[new_base:]
+    for extra in own_new[len(own_old) :]:
         findings.extend(_layer_only(extra, "added", ignore))
-    for gone in old_layers[len(new_layers) :]:
+    for gone in own_old[len(own_new) :]:
         findings.extend(_layer_only(gone, "removed", ignore))
     if baseline.config_digest != current.config_digest:
         findings.extend(_config_findings(baseline.config, current.config))
@@ -193,7 +209,8 @@ def _base_image_findings(baseline: BuildOutput, current: BuildOutput, ignore: Ig
                 inherited_change = _inherited_change(baseline, current, ignore)
             change = inherited_change
         else:
-            change = "moved"
+            # Only what the stage built can reach the image: if that is the same, nothing drifted.
+            change = BUILDER_STAGE_MOVED
         if base.final and change == "moved":
             inherited = max(inherited, current.base_layer_count)
         findings.append(
@@ -238,8 +255,14 @@ def compare_builds(baseline: BuildOutput, current: BuildOutput, ignore: IgnoreRu
     """
     ignore = ignore.with_runtime_paths(runtime_paths_of(current.image.config))
     findings, inherited = _base_image_findings(baseline, current, ignore)
-    layer_findings = compare_images(baseline.image, current.image, ignore, skip_layers_below=inherited)
-    if any(f.change == "moved" for f in findings):
+    layer_findings = compare_images(
+        baseline.image,
+        current.image,
+        ignore,
+        skip_layers_below=inherited,
+        base_layers=(baseline.base_layer_count, current.base_layer_count),
+    )
+    if any(f.change in ("moved", BUILDER_STAGE_MOVED) for f in findings):
         # Layers built on a moved base change with it when nothing else explains them.
         layer_findings = [
             replace(f, cause="base-image-tag") if f.kind == "file" and f.cause == "unknown" else f

@@ -8,9 +8,15 @@ from dataclasses import replace
 from drift.values import Finding, Verdict
 
 
+# A base image of a builder stage moved: informational, since what the stage built is compared in the image.
+BUILDER_STAGE_MOVED = "moved-in-builder-stage"
+
+
 def is_informational(finding: Finding) -> bool:
     """Findings that explain but do not change the output: a new engine version, a tag re-pointed at equal content."""
-    return finding.kind == "builder" or (finding.kind == "base-image" and finding.change == "retagged")
+    return finding.kind == "builder" or (
+        finding.kind == "base-image" and finding.change in ("retagged", BUILDER_STAGE_MOVED)
+    )
 
 
 def judge(findings: Sequence[Finding]) -> Verdict:

@@ -102,7 +102,10 @@ def render_findings(
 def describe_finding(finding: Finding) -> str:
     """One sentence for a finding that is not about one file."""
     if finding.kind == "base-image":
-        verb = "was re-tagged with the same content" if finding.change == "retagged" else "moved"
+        verb = {
+            "retagged": "was re-tagged with the same content",
+            "moved-in-builder-stage": "moved in a builder stage (what the stage built is compared in the image)",
+        }.get(finding.change, "moved")
         return f"base image {finding.subject} {verb}: {finding.before} -> {finding.after} (cause {finding.cause})"
     if finding.kind == "builder":
         return f"builder {finding.subject} changed: {finding.before} -> {finding.after}"

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from drift.values import Finding, Verdict
 
-
 # A base image of a builder stage moved: informational, since what the stage built is compared in the image.
 BUILDER_STAGE_MOVED = "moved-in-builder-stage"
 

@@ -9,10 +9,9 @@ V version, A architecture, o origin (source) package, and file lines
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Package
 from drift.catalog.purl import distro_qualifier, make_purl
+from drift.catalog.records import Paragraph, decode_text, paragraphs
 
 INSTALLED_PATHS = frozenset(
     {
@@ -37,15 +36,10 @@ class ApkCataloger(Cataloger):
 
     def catalog(self, path: str, content: bytes, context: CatalogContext) -> CatalogResult:
         warnings: list[str] = []
-        try:
-            text = content.decode("utf-8")
-        except UnicodeDecodeError as error:
-            line = content.count(b"\n", 0, error.start) + 1
-            warnings.append(f"{path}: line {line}: not valid UTF-8; undecodable bytes replaced")
-            text = content.decode("utf-8", errors="replace")
+        text = decode_text(path, content, warnings)
         packages: list[Package] = []
-        for first_line, lines in _records(text):
-            package = self._package(path, first_line, lines, context, warnings)
+        for record in paragraphs(text):
+            package = self._package(path, record, context, warnings)
             if package is not None:
                 packages.append(package)
         return CatalogResult(packages=tuple(packages), warnings=tuple(warnings))
@@ -53,14 +47,14 @@ class ApkCataloger(Cataloger):
     def _package(
         self,
         path: str,
-        first_line: int,
-        lines: list[tuple[int, str]],
+        record: Paragraph,
         context: CatalogContext,
         warnings: list[str],
     ) -> Package | None:
+        first_line = record.first_line
         fields: dict[str, str] = {}
         field_lines = 0
-        for number, line in lines:
+        for number, line in record.lines:
             key, colon, value = line.partition(":")
             if not colon or len(key) != 1:
                 warnings.append(f"{path}: line {number}: not an 'X:value' line: {line[:60]!r}; line ignored")
@@ -104,17 +98,3 @@ class ApkCataloger(Cataloger):
             purl=make_purl("apk", context.distro.id or "alpine", name, version, qualifiers),
             source=path,
         )
-
-
-def _records(text: str) -> Iterator[tuple[int, list[tuple[int, str]]]]:
-    """Blank-line separated records: (first line number, [(line number, line)])."""
-    lines: list[tuple[int, str]] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
-        if line.strip():
-            lines.append((number, line))
-        elif lines:
-            yield lines[0][0], lines
-            lines = []
-    if lines:
-        yield lines[0][0], lines

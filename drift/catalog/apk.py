@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Package
 from drift.catalog.purl import distro_qualifier, make_purl
-from drift.catalog.records import Paragraph, decode_text, paragraphs
+from drift.catalog.records import Paragraph, catalog_paragraphs
 
 INSTALLED_PATHS = frozenset(
     {
@@ -35,14 +35,9 @@ class ApkCataloger(Cataloger):
         return path in INSTALLED_PATHS
 
     def catalog(self, path: str, content: bytes, context: CatalogContext) -> CatalogResult:
-        warnings: list[str] = []
-        text = decode_text(path, content, warnings)
-        packages: list[Package] = []
-        for record in paragraphs(text):
-            package = self._package(path, record, context, warnings)
-            if package is not None:
-                packages.append(package)
-        return CatalogResult(packages=tuple(packages), warnings=tuple(warnings))
+        return catalog_paragraphs(
+            path, content, lambda record, warnings: self._package(path, record, context, warnings)
+        )
 
     def _package(
         self,

@@ -20,7 +20,7 @@ from debian.debian_support import Version
 
 from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Package
 from drift.catalog.purl import distro_qualifier, make_purl
-from drift.catalog.records import Paragraph, decode_text, paragraphs
+from drift.catalog.records import Paragraph, catalog_paragraphs
 
 STATUS_PATH = "/var/lib/dpkg/status"
 STATUS_DIR = "/var/lib/dpkg/status.d"
@@ -51,14 +51,9 @@ class DpkgCataloger(Cataloger):
         return directory == STATUS_DIR and bool(name) and not name.endswith(".md5sums")
 
     def catalog(self, path: str, content: bytes, context: CatalogContext) -> CatalogResult:
-        warnings: list[str] = []
-        text = decode_text(path, content, warnings)
-        packages: list[Package] = []
-        for stanza in paragraphs(text):
-            package = self._package(path, stanza, context, warnings)
-            if package is not None:
-                packages.append(package)
-        return CatalogResult(packages=tuple(packages), warnings=tuple(warnings))
+        return catalog_paragraphs(
+            path, content, lambda stanza, warnings: self._package(path, stanza, context, warnings)
+        )
 
     def _package(self, path: str, stanza: Paragraph, context: CatalogContext, warnings: list[str]) -> Package | None:
         fields = _read_fields(path, stanza, warnings)

@@ -9,7 +9,7 @@ one package with a name and a version and nothing else a purl needs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from drift.catalog.interface import CatalogResult, Package
@@ -46,6 +46,20 @@ def paragraphs(text: str) -> Iterator[Paragraph]:
             lines = []
     if lines:
         yield Paragraph(lines[0][0], tuple(lines))
+
+
+def catalog_paragraphs(
+    path: str, content: bytes, package: Callable[[Paragraph, list[str]], Package | None]
+) -> CatalogResult:
+    """The packages of a paragraph-per-package file: `package` reads one paragraph, adding to the warnings."""
+    warnings: list[str] = []
+    text = decode_text(path, content, warnings)
+    packages: list[Package] = []
+    for paragraph in paragraphs(text):
+        found = package(paragraph, warnings)
+        if found is not None:
+            packages.append(found)
+    return CatalogResult(packages=tuple(packages), warnings=tuple(warnings))
 
 
 def manifest_package(

@@ -161,9 +161,7 @@ class _Scanner:
             if char == "`":
                 state.start(i)
                 close = _closing_backtick(source, i + 1, end)
-                inner.extend(self._nested(i + 1, close))
-                state.add_unknown(source[i : close + 1])
-                i = close + 1
+                i = self._substitution(i, i + 1, close, state, inner)
                 continue
             if char == "#" and not state.started:
                 newline = source.find("\n", i, end)
@@ -183,9 +181,7 @@ class _Scanner:
             if char == "<" and source.startswith("<(", i):
                 state.start(i)
                 close = _closing_paren(source, i + 2, end)
-                inner.extend(self._nested(i + 2, close))
-                state.add_unknown(source[i : close + 1])
-                i = close + 1
+                i = self._substitution(i, i + 2, close, state, inner)
                 continue
             operator = _operator_at(source, i, end)
             if operator:
@@ -209,11 +205,16 @@ class _Scanner:
         mapped = self.span_map(max(0, at_end - 1), at_end)
         return mapped[1] if mapped else None
 
-    def _nested(self, begin: int, end: int) -> list[Command]:
+    def _substitution(self, start: int, body: int, close: int, state: _WordState, inner: list[Command]) -> int:
+        """A `...`, $(...) or <(...) from `start` to `close`, its body from `body`; returns the offset after it.
+
+        The body's commands are scanned as nested ones; the word holding it has no known value.
+        """
         before = len(self.commands)
-        self._scan(begin, end, nested=True)
-        found = self.commands[before:]
-        return found
+        self._scan(body, close, nested=True)
+        inner.extend(self.commands[before:])
+        state.add_unknown(self.source[start : close + 1])
+        return close + 1
 
     def _double_quoted(self, i: int, end: int, state: _WordState, inner: list[Command]) -> int:
         source = self.source
@@ -233,9 +234,7 @@ class _Scanner:
                 continue
             if char == "`":
                 close = _closing_backtick(source, i + 1, end)
-                inner.extend(self._nested(i + 1, close))
-                state.add_unknown(source[i : close + 1])
-                i = close + 1
+                i = self._substitution(i, i + 1, close, state, inner)
                 continue
             state.add_literal(char)
             i += 1
@@ -250,9 +249,7 @@ class _Scanner:
             return close + 1
         if source.startswith("$(", i):
             close = _closing_paren(source, i + 2, end)
-            inner.extend(self._nested(i + 2, close))
-            state.add_unknown(source[i : close + 1])
-            return close + 1
+            return self._substitution(i, i + 2, close, state, inner)
         value, after = expand_reference(source[:end], i, self.variables)
         if after <= i + 1 and value is None:
             # "$" followed by nothing nameable: "$$", "$1", "$@", a lone "$".

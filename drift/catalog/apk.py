@@ -10,8 +10,7 @@ V version, A architecture, o origin (source) package, and file lines
 from __future__ import annotations
 
 from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Package
-from drift.catalog.purl import distro_qualifier, make_purl
-from drift.catalog.records import Paragraph, catalog_paragraphs
+from drift.catalog.records import Paragraph, catalog_paragraphs, distro_package
 
 INSTALLED_PATHS = frozenset(
     {
@@ -79,17 +78,6 @@ class ApkCataloger(Cataloger):
             return None
         arch = fields.get("A", "")
         origin = fields.get("o", "")
-        qualifiers = {
-            "arch": arch,
-            "distro": distro_qualifier(context.distro),
-            # syft's convention: the origin (source) package when it is not the package itself.
-            "upstream": origin if origin != name else "",
-        }
-        return Package(
-            ecosystem=self.ecosystem,
-            name=name,
-            version=version,
-            arch=arch,
-            purl=make_purl("apk", context.distro.id or "alpine", name, version, qualifiers),
-            source=path,
-        )
+        # syft's convention: the origin (source) package when it is not the package itself.
+        upstream = origin if origin != name else ""
+        return distro_package(self.ecosystem, path, name, version, arch, context.distro, "alpine", upstream)

@@ -19,8 +19,7 @@ from debian.deb822 import Deb822
 from debian.debian_support import Version
 
 from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Package
-from drift.catalog.purl import distro_qualifier, make_purl
-from drift.catalog.records import Paragraph, catalog_paragraphs
+from drift.catalog.records import Paragraph, catalog_paragraphs, distro_package
 
 STATUS_PATH = "/var/lib/dpkg/status"
 STATUS_DIR = "/var/lib/dpkg/status.d"
@@ -87,19 +86,8 @@ class DpkgCataloger(Cataloger):
             warnings.append(f"{where}: Version {version!r} is not a valid Debian version; stanza skipped")
             return None
         arch = fields.get("Architecture", "").strip()
-        qualifiers = {
-            "arch": arch,
-            "distro": distro_qualifier(context.distro),
-            "upstream": _upstream(name, version, fields.get("Source", "")),
-        }
-        return Package(
-            ecosystem=self.ecosystem,
-            name=name,
-            version=version,
-            arch=arch,
-            purl=make_purl("deb", context.distro.id or "debian", name, version, qualifiers),
-            source=path,
-        )
+        upstream = _upstream(name, version, fields.get("Source", ""))
+        return distro_package(self.ecosystem, path, name, version, arch, context.distro, "debian", upstream)
 
 
 def _read_fields(path: str, stanza: Paragraph, warnings: list[str]) -> Deb822 | None:

@@ -1,5 +1,5 @@
-"""What several catalogers share, as syft's generic cataloger: reading a status file into paragraphs, and
-the one package a manifest file describes.
+"""What several catalogers share, as syft's generic cataloger: reading a status file into paragraphs, a
+distribution package's purl, and the one package a manifest file describes.
 
 apk's installed database and dpkg's status file are both text of blank-line
 separated paragraphs, one per package; each cataloger reads the fields of a
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from drift.catalog.interface import CatalogResult, Package
-from drift.catalog.purl import make_purl
+from drift.catalog.interface import CatalogResult, Distro, Package
+from drift.catalog.purl import distro_qualifier, make_purl
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,20 @@ def catalog_paragraphs(
         if found is not None:
             packages.append(found)
     return CatalogResult(packages=tuple(packages), warnings=tuple(warnings))
+
+
+def distro_package(
+    ecosystem: str, path: str, name: str, version: str, arch: str, distro: Distro, default_namespace: str, upstream: str
+) -> Package:
+    """A package of a distribution's database, its purl as syft writes it (the purl type is the ecosystem).
+
+    The namespace is the distro's ID (`default_namespace` when /etc/os-release
+    is unknown); the qualifiers are arch, distro ("debian-12") and upstream (the
+    source package, when it is not the package itself).
+    """
+    qualifiers = {"arch": arch, "distro": distro_qualifier(distro), "upstream": upstream}
+    purl = make_purl(ecosystem, distro.id or default_namespace, name, version, qualifiers)
+    return Package(ecosystem=ecosystem, name=name, version=version, arch=arch, purl=purl, source=path)
 
 
 def manifest_package(

@@ -21,7 +21,7 @@ from drift.build.interface import BuildFailed, BuildInterrupted, Engine
 from drift.catalog import default_catalogers
 from drift.compare.diff import compare_builds
 from drift.compare.ignore import IgnoreRule, IgnoreRules
-from drift.compare.risks import link_risks
+from drift.compare.risk_links import link_risks
 from drift.compare.verdict import judge, mark_new
 from drift.dockerfile import Risk, find_risks, layer_instructions, parse_dockerfile
 from drift.dockerfile.features import buildkit_only

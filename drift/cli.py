@@ -27,6 +27,7 @@ from drift import __version__
 from drift.alerts.deliver import redact
 from drift.alerts.deliver import send as send_alert
 from drift.alerts.outbox import global_routes
+from drift.baseline_pins import suggested_pins as pins_for_build
 from drift.build.pool import EnginePool, EngineSpec
 from drift.check import default_cache_dir, exit_code
 from drift.compare.diff import compare_builds
@@ -34,13 +35,14 @@ from drift.compare.ignore import IgnoreRules
 from drift.config import load_config, parse_duration
 from drift.config_sync import SyncResult, sync_config
 from drift.errors import DriftError, UsageError
-from drift.pins import suggested_pins as pins_for_build
-from drift.report import markdown, sbom, table
+from drift.report import build_markdown as markdown
+from drift.report import sbom, table
 from drift.report.document import build_document, finding_document, report_document
+from drift.report.explanation import explanation
 from drift.report.html import report_html
 from drift.report.junit import junit_xml
 from drift.report.printable import printable, printable_block, printable_build, printable_finding, printable_spec
-from drift.report.summary import explanation, report_markdown
+from drift.report.report_markdown import report_markdown
 from drift.run import RunOptions, RunResult, run
 from drift.schedule import next_slot, parse_shard
 from drift.service import serve

@@ -59,7 +59,7 @@ def queue_alerts(db: Database, build_ids: Sequence[int]) -> int:
 
 
 def _pin_lines(db: Database, build_id: int) -> list[str]:
-    from drift.pins import suggested_pins  # drift.pins needs the whole Dockerfile stage
+    from drift.baseline_pins import suggested_pins  # drift.baseline_pins needs the whole Dockerfile stage
 
     try:
         pins = suggested_pins(db, build_id)

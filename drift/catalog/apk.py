@@ -9,10 +9,8 @@ V version, A architecture, o origin (source) package, and file lines
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Package
-from drift.catalog.purl import distro_qualifier, make_purl
+from drift.catalog.records import Paragraph, catalog_paragraphs, distro_package
 
 INSTALLED_PATHS = frozenset(
     {
@@ -36,31 +34,21 @@ class ApkCataloger(Cataloger):
         return path in INSTALLED_PATHS
 
     def catalog(self, path: str, content: bytes, context: CatalogContext) -> CatalogResult:
-        warnings: list[str] = []
-        try:
-            text = content.decode("utf-8")
-        except UnicodeDecodeError as error:
-            line = content.count(b"\n", 0, error.start) + 1
-            warnings.append(f"{path}: line {line}: not valid UTF-8; undecodable bytes replaced")
-            text = content.decode("utf-8", errors="replace")
-        packages: list[Package] = []
-        for first_line, lines in _records(text):
-            package = self._package(path, first_line, lines, context, warnings)
-            if package is not None:
-                packages.append(package)
-        return CatalogResult(packages=tuple(packages), warnings=tuple(warnings))
+        return catalog_paragraphs(
+            path, content, lambda record, warnings: self._package(path, record, context, warnings)
+        )
 
     def _package(
         self,
         path: str,
-        first_line: int,
-        lines: list[tuple[int, str]],
+        record: Paragraph,
         context: CatalogContext,
         warnings: list[str],
     ) -> Package | None:
+        first_line = record.first_line
         fields: dict[str, str] = {}
         field_lines = 0
-        for number, line in lines:
+        for number, line in record.lines:
             key, colon, value = line.partition(":")
             if not colon or len(key) != 1:
                 warnings.append(f"{path}: line {number}: not an 'X:value' line: {line[:60]!r}; line ignored")
@@ -90,31 +78,6 @@ class ApkCataloger(Cataloger):
             return None
         arch = fields.get("A", "")
         origin = fields.get("o", "")
-        qualifiers = {
-            "arch": arch,
-            "distro": distro_qualifier(context.distro),
-            # syft's convention: the origin (source) package when it is not the package itself.
-            "upstream": origin if origin != name else "",
-        }
-        return Package(
-            ecosystem=self.ecosystem,
-            name=name,
-            version=version,
-            arch=arch,
-            purl=make_purl("apk", context.distro.id or "alpine", name, version, qualifiers),
-            source=path,
-        )
-
-
-def _records(text: str) -> Iterator[tuple[int, list[tuple[int, str]]]]:
-    """Blank-line separated records: (first line number, [(line number, line)])."""
-    lines: list[tuple[int, str]] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
-        if line.strip():
-            lines.append((number, line))
-        elif lines:
-            yield lines[0][0], lines
-            lines = []
-    if lines:
-        yield lines[0][0], lines
+        # syft's convention: the origin (source) package when it is not the package itself.
+        upstream = origin if origin != name else ""
+        return distro_package(self.ecosystem, path, name, version, arch, context.distro, "alpine", upstream)

@@ -6,21 +6,20 @@ half-unpacked. Distroless images have no status file: each package's control
 file sits in /var/lib/dpkg/status.d/<name> (no Status field; the files are
 installed by construction), beside <name>.md5sums, which holds no package.
 
-Stanzas are split here, not by debian.deb822, so a warning can name the line
-it is about; each stanza's fields are then read with debian.deb822.
+Stanzas are split here (drift.catalog.records), not by debian.deb822, so a
+warning can name the line it is about; each stanza's fields are then read with
+debian.deb822.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 from debian.deb822 import Deb822
 from debian.debian_support import Version
 
 from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Package
-from drift.catalog.purl import distro_qualifier, make_purl
+from drift.catalog.records import Paragraph, catalog_paragraphs, distro_package
 
 STATUS_PATH = "/var/lib/dpkg/status"
 STATUS_DIR = "/var/lib/dpkg/status.d"
@@ -38,14 +37,6 @@ _FIELD_LINE = re.compile(r"[^\s:#-][^\s:]*:")
 _SOURCE_FIELD = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^)]*)\))?\s*")
 
 
-@dataclass(frozen=True, slots=True)
-class _Stanza:
-    """One stanza's lines, with their 1-based line numbers in the file."""
-
-    first_line: int
-    lines: tuple[tuple[int, str], ...]
-
-
 class DpkgCataloger(Cataloger):
     """Installed Debian packages from /var/lib/dpkg/status and /var/lib/dpkg/status.d/*."""
 
@@ -59,16 +50,11 @@ class DpkgCataloger(Cataloger):
         return directory == STATUS_DIR and bool(name) and not name.endswith(".md5sums")
 
     def catalog(self, path: str, content: bytes, context: CatalogContext) -> CatalogResult:
-        warnings: list[str] = []
-        text = _decode(path, content, warnings)
-        packages: list[Package] = []
-        for stanza in _split_stanzas(text):
-            package = self._package(path, stanza, context, warnings)
-            if package is not None:
-                packages.append(package)
-        return CatalogResult(packages=tuple(packages), warnings=tuple(warnings))
+        return catalog_paragraphs(
+            path, content, lambda stanza, warnings: self._package(path, stanza, context, warnings)
+        )
 
-    def _package(self, path: str, stanza: _Stanza, context: CatalogContext, warnings: list[str]) -> Package | None:
+    def _package(self, path: str, stanza: Paragraph, context: CatalogContext, warnings: list[str]) -> Package | None:
         fields = _read_fields(path, stanza, warnings)
         if fields is None:
             return None
@@ -100,46 +86,11 @@ class DpkgCataloger(Cataloger):
             warnings.append(f"{where}: Version {version!r} is not a valid Debian version; stanza skipped")
             return None
         arch = fields.get("Architecture", "").strip()
-        qualifiers = {
-            "arch": arch,
-            "distro": distro_qualifier(context.distro),
-            "upstream": _upstream(name, version, fields.get("Source", "")),
-        }
-        return Package(
-            ecosystem=self.ecosystem,
-            name=name,
-            version=version,
-            arch=arch,
-            purl=make_purl("deb", context.distro.id or "debian", name, version, qualifiers),
-            source=path,
-        )
+        upstream = _upstream(name, version, fields.get("Source", ""))
+        return distro_package(self.ecosystem, path, name, version, arch, context.distro, "debian", upstream)
 
 
-def _decode(path: str, content: bytes, warnings: list[str]) -> str:
-    """The file as text; dpkg writes UTF-8, anything else is reported and replaced rather than guessed."""
-    try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = content.count(b"\n", 0, error.start) + 1
-        warnings.append(f"{path}: line {line}: not valid UTF-8; undecodable bytes replaced")
-        return content.decode("utf-8", errors="replace")
-
-
-def _split_stanzas(text: str) -> Iterator[_Stanza]:
-    """Blank-line separated stanzas, as deb822 defines them (a whitespace-only line separates too)."""
-    lines: list[tuple[int, str]] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
-        if line.strip():
-            lines.append((number, line))
-        elif lines:
-            yield _Stanza(lines[0][0], tuple(lines))
-            lines = []
-    if lines:
-        yield _Stanza(lines[0][0], tuple(lines))
-
-
-def _read_fields(path: str, stanza: _Stanza, warnings: list[str]) -> Deb822 | None:
+def _read_fields(path: str, stanza: Paragraph, warnings: list[str]) -> Deb822 | None:
     """The stanza's fields; lines that are no field are warned about and dropped, a repeated field voids the stanza.
 
     A repeated field almost always means two stanzas ran together (a lost

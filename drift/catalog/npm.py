@@ -26,8 +26,8 @@ from __future__ import annotations
 import json
 import re
 
-from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Package
-from drift.catalog.purl import make_purl
+from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult
+from drift.catalog.records import manifest_package
 
 _PACKAGE_JSON = re.compile(r"(?:^|/)node_modules/(?:@[^/.][^/]*/)?[^/.@][^/]*/package\.json$")
 _SCOPED_NAME = re.compile(r"^(@[^/]+)/([^/]+)$")
@@ -68,10 +68,4 @@ class NpmCataloger(Cataloger):
             if scoped is None:
                 return CatalogResult(warnings=(f"{path}: malformed scoped package name {name!r}",))
             namespace, bare_name = scoped.group(1), scoped.group(2)
-        try:
-            purl = make_purl("npm", namespace, bare_name, version)
-        except ValueError as exc:
-            return CatalogResult(warnings=(f"{path}: cannot form a purl for {name} {version}: {exc}",))
-        return CatalogResult(
-            packages=(Package(ecosystem=self.ecosystem, name=name, version=version, arch="", purl=purl, source=path),)
-        )
+        return manifest_package(self.ecosystem, path, name, version, namespace, bare_name)

@@ -20,8 +20,8 @@ import email.parser
 import email.policy
 import re
 
-from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Package
-from drift.catalog.purl import make_purl
+from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult
+from drift.catalog.records import manifest_package
 
 _PEP503_SEPARATORS = re.compile(r"[-_.]+")
 
@@ -63,11 +63,4 @@ class PythonCataloger(Cataloger):
         if missing:
             return CatalogResult(warnings=(f"{path}: no {' or '.join(missing)} header in Python package metadata",))
 
-        normalized = normalize_name(name)
-        try:
-            purl = make_purl("pypi", None, normalized, version)
-        except ValueError as exc:
-            return CatalogResult(warnings=(f"{path}: cannot form a purl for {name} {version}: {exc}",))
-        return CatalogResult(
-            packages=(Package(ecosystem=self.ecosystem, name=name, version=version, arch="", purl=purl, source=path),)
-        )
+        return manifest_package(self.ecosystem, path, name, version, None, normalize_name(name))

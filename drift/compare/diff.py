@@ -274,32 +274,25 @@ def compare_builds(baseline: BuildOutput, current: BuildOutput, ignore: IgnoreRu
     findings.extend(package_findings)
     findings.extend(layer_findings)
     old_builder, new_builder = baseline.builder, current.builder
-    if old_builder and new_builder and old_builder.builder != new_builder.builder:
-        # Another builder writes other files (BuildKit's and the legacy builder's layers differ in detail).
+    if old_builder is None or new_builder is None:
+        return findings
+    for subject, before, after in (
+        ("builder", old_builder.builder, new_builder.builder),
+        ("engine version", old_builder.engine_version, new_builder.engine_version),
+    ):
+        if before == after:
+            continue
+        # Another builder or engine writes other files (BuildKit's and the legacy builder's layers differ in detail).
         findings = [replace(f, cause="builder") if f.kind == "file" and f.cause == "unknown" else f for f in findings]
         findings.append(
             Finding(
                 kind="builder",
                 layer=None,
                 instruction="",
-                subject="builder",
+                subject=subject,
                 change="modified",
-                before=old_builder.builder,
-                after=new_builder.builder,
-                cause="builder",
-            )
-        )
-    if old_builder and new_builder and old_builder.engine_version != new_builder.engine_version:
-        findings = [replace(f, cause="builder") if f.kind == "file" and f.cause == "unknown" else f for f in findings]
-        findings.append(
-            Finding(
-                kind="builder",
-                layer=None,
-                instruction="",
-                subject="engine version",
-                change="modified",
-                before=old_builder.engine_version,
-                after=new_builder.engine_version,
+                before=before,
+                after=after,
                 cause="builder",
             )
         )

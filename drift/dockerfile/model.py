@@ -1,17 +1,11 @@
 """What drift knows about a Dockerfile at the pinned commit: its stages and instructions.
 
-`dockerfile-parse` splits the text into instructions (parser directives, line
-continuations, comments between continued lines). Three things it does not do,
-and Docker does, are covered here on top of it:
-
-- heredocs (`RUN <<EOF`, `COPY <<-'EOF' /dst`; dockerfile-parse issue #145):
-  their bodies are masked before dockerfile-parse sees the text, so a body line
-  is never taken for an instruction;
-- blank lines inside a continued instruction: Docker skips them, dockerfile-parse
-  would end the instruction there, so they are masked too;
-- ARG and ENV references in instructions Docker never expands itself (RUN):
-  `expanded` substitutes what is known at that point of the stage, because a
-  risk rule needs `apt-get install $PKGS` with the packages in it.
+The text is cut into instructions as Docker cuts it (drift.dockerfile.segments,
+heredocs and continuations included); here the instructions are grouped into
+stages and given the ARG and ENV scope they see. For instructions Docker never
+expands itself (RUN), `expanded` substitutes what is known at that point of the
+stage (drift.dockerfile.variables), because a risk rule needs
+`apt-get install $PKGS` with the packages in it.
 
 Line numbers are 1-based and refer to the text as given. Every instruction
 keeps its original text and, for each character of its `value`, the offset of
@@ -20,62 +14,18 @@ that character in the text, so a pin can edit the original bytes in place.
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from dockerfile_parse import DockerfileParser
-
+from drift.dockerfile.segments import Heredoc, RawInstruction, read_instructions
+from drift.dockerfile.shell import dequote, word_spans
+from drift.dockerfile.variables import NAME, Scope, expand_variables
 from drift.errors import UsageError
 
-# What a name in the ARG/ENV scope maps to: its value, or None when the name is
-# declared (`ARG NAME`) but has no value, which Docker treats as unset.
-Scope = Mapping[str, str | None]
-
-# The instructions whose leading `--name[=value]` words are flags. Elsewhere a
-# leading "--" is content (`CMD --help`, `ENTRYPOINT --verbose`).
-_FLAGGED = frozenset({"FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"})
-# BuildKit reads heredocs only in these instructions.
-_HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
-
-_ESCAPE_DIRECTIVE = re.compile(r"^\s*#\s*escape\s*=\s*(\\|`)\s*$", re.IGNORECASE)
-_SYNTAX_DIRECTIVE = re.compile(r"^\s*#\s*syntax\s*=", re.IGNORECASE)
-_COMMENT = re.compile(r"^\s*#")
-# How dockerfile-parse finds the keyword of a line; kept identical so that the
-# value computed here matches its own character for character.
-_KEYWORD_LINE = re.compile(r"^\s*(\S+)\s+(.*)$")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# A heredoc introducer inside an instruction's value: `<<EOF`, `<<-EOF`,
-# `<<"EOF"`, `<<'EOF'`; `<<<` (a here-string) is not one.
-_HEREDOC = re.compile(r"""<<(-?)(?:"([^"\s]+)"|'([^'\s]+)'|([A-Za-z0-9_.-]+))""")
-
-
-@dataclass(frozen=True, slots=True)
-class Heredoc:
-    """A heredoc of a RUN, COPY or ADD instruction.
-
-    Attributes:
-        delimiter: the terminating word, without quotes ("EOF").
-        body: the text between the introducer line and the terminator, with
-            its newlines; with `<<-`, leading tabs of each line removed.
-        quoted: True when the delimiter was quoted (`<<'EOF'`, `<<"EOF"`): the
-            body is then taken literally, no variable is expanded in it.
-        strip_tabs: True for the `<<-EOF` form.
-        line: 1-based line of the body's first line in the Dockerfile.
-        span: (start, end) offsets of the raw body (tabs not removed, terminator
-            excluded) in the instruction's `text`.
-    """
-
-    delimiter: str
-    body: str
-    quoted: bool
-    strip_tabs: bool
-    line: int
-    span: tuple[int, int]
+__all__ = ["Dockerfile", "Heredoc", "Instruction", "Scope", "Stage", "exec_form", "parse_dockerfile"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,370 +185,14 @@ def parse_dockerfile(text: str, build_args: Mapping[str, str] | None = None) -> 
     can be (an instruction before FROM lands in `preamble`, an unterminated
     heredoc runs to the end of the file).
     """
-    args = dict(build_args or {})
-    lines = _physical_lines(text)
-    escape = _escape_character(lines)
-    entries, heredocs = _segment(lines, escape)
-    raw = [_raw_instruction(lines, entry, heredocs.get(entry.start, ()), escape) for entry in entries]
-    return _assemble(raw, args, escape)
-
-
-# --- variables -------------------------------------------------------------------------------------------------------
-
-
-def expand_variables(text: str, variables: Scope, escape: str = "\\") -> str:
-    """`text` with the references to known variables substituted.
-
-    Follows Docker's (and the shell's) quoting: nothing is expanded inside
-    single quotes, an escaped `$` is literal. Quotes and escapes are kept, so
-    the result still reads as the instruction was written. References to names
-    not in `variables` are left as written; a name mapped to None is unset.
-    """
-    out: list[str] = []
-    quote = ""
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == escape and quote != "'" and i + 1 < len(text):
-            out.append(text[i : i + 2])
-            i += 2
-            continue
-        if char in "'\"" and (not quote or quote == char):
-            quote = "" if quote else char
-        elif char == "$" and quote != "'":
-            substituted, end = expand_reference(text, i, variables, escape)
-            if substituted is not None:
-                out.append(substituted)
-                i = end
-                continue
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
-def expand_reference(text: str, start: int, variables: Scope, escape: str = "\\") -> tuple[str | None, int]:
-    """Expand the variable reference at `text[start]` (a `$`).
-
-    Returns (substitution, end offset of the reference). The substitution is
-    None when the reference names an unknown variable or is a form drift does
-    not evaluate (`${X#pattern}`, `$1`, `$(cmd)`): the caller keeps it as written.
-    """
-    if text.startswith("${", start):
-        close = _closing_brace(text, start + 2)
-        if close < 0:
-            return None, start + 1
-        inner = text[start + 2 : close]
-        end = close + 1
-        name_match = _NAME.match(inner)
-        if name_match is None:
-            return None, end
-        name, operation = name_match.group(), inner[name_match.end() :]
-        if name not in variables:
-            return None, end
-        value = variables[name]
-        if operation == "":
-            return value or "", end
-        for operator in (":-", ":+", "-", "+"):
-            if operation.startswith(operator):
-                word = expand_variables(operation[len(operator) :], variables, escape)
-                is_set = value is not None and (value != "" or not operator.startswith(":"))
-                if operator.endswith("-"):
-                    return (value or "") if is_set else word, end
-                return word if is_set else "", end
-        return None, end
-    name_match = _NAME.match(text, start + 1)
-    if name_match is None or name_match.group() not in variables:
-        return None, start + 1 if name_match is None else name_match.end()
-    return variables[name_match.group()] or "", name_match.end()
-
-
-def _closing_brace(text: str, start: int) -> int:
-    depth = 1
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
-
-
-# --- segmentation ----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """One instruction as dockerfile-parse delimits it (0-based lines)."""
-
-    keyword: str
-    start: int
-    end: int
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class _HeredocSource:
-    delimiter: str
-    quoted: bool
-    strip_tabs: bool
-    first: int  # 0-based line of the body's first line
-    terminator: int  # 0-based line of the terminator (len(lines) when missing)
-
-
-def _physical_lines(text: str) -> list[str]:
-    """Lines with their line breaks, split on "\\n" only, as Docker's scanner splits them."""
-    return re.findall(r"[^\n]*\n|[^\n]+$", text)
-
-
-def _escape_character(lines: list[str]) -> str:
-    for line in lines:
-        directive = _ESCAPE_DIRECTIVE.match(line)
-        if directive is not None:
-            return directive.group(1)
-        if not _SYNTAX_DIRECTIVE.match(line):
-            break
-    return "\\"
-
-
-def _segment(lines: list[str], escape: str) -> tuple[list[_Entry], dict[int, tuple[_HeredocSource, ...]]]:
-    """Instructions as dockerfile-parse delimits them, heredoc bodies masked first.
-
-    A heredoc body starts after the line that ends its instruction, which only
-    a parse of the lines before it can tell: so parse, mask the first unmasked
-    heredoc's body, parse again. Files have few heredocs; each costs one parse.
-    """
-    masked = [_mask(line) if not line.strip() else line for line in lines]
-    heredocs: dict[int, tuple[_HeredocSource, ...]] = {}
-    while True:
-        entries = _parse_structure(masked)
-        pending = next(
-            (
-                (entry, found)
-                for entry in entries
-                if entry.keyword in _HEREDOC_KEYWORDS and entry.start not in heredocs
-                for found in [_heredoc_introducers(entry.value)]
-                if found
-            ),
-            None,
-        )
-        if pending is None:
-            return entries, heredocs
-        entry, introducers = pending
-        sources: list[_HeredocSource] = []
-        next_line = entry.end + 1
-        for strip_tabs, delimiter, quoted in introducers:
-            terminator = next_line
-            while terminator < len(lines):
-                candidate = lines[terminator].rstrip("\r\n")
-                if (candidate.lstrip("\t") if strip_tabs else candidate) == delimiter:
-                    break
-                terminator += 1
-            sources.append(_HeredocSource(delimiter, quoted, strip_tabs, next_line, terminator))
-            for i in range(next_line, min(terminator + 1, len(lines))):
-                masked[i] = _mask(lines[i])
-            next_line = terminator + 1
-        heredocs[entry.start] = tuple(sources)
-
-
-def _mask(line: str) -> str:
-    # A comment line: dockerfile-parse skips it, inside a continued instruction too.
-    return "#\n" if line.endswith("\n") else "#"
-
-
-def _parse_structure(lines: list[str]) -> list[_Entry]:
-    parser = DockerfileParser(fileobj=io.BytesIO("".join(lines).encode()))
-    return [
-        _Entry(str(item["instruction"]), int(item["startline"]), int(item["endline"]), str(item["value"]))
-        for item in parser.structure
-        if item["instruction"] != "COMMENT"
-    ]
-
-
-def _heredoc_introducers(value: str) -> list[tuple[bool, str, bool]]:
-    """(strip_tabs, delimiter, quoted) of each heredoc the value introduces, outside quotes."""
-    if value.lstrip().startswith("["):
-        return []  # exec form: no shell, no heredoc
-    found: list[tuple[bool, str, bool]] = []
-    quote = ""
-    i = 0
-    while i < len(value):
-        char = value[i]
-        if char == "\\" and quote != "'":
-            i += 2
-            continue
-        if char in "'\"" and (not quote or quote == char):
-            quote = "" if quote else char
-        elif char == "<" and not quote:
-            match = _HEREDOC.match(value, i)
-            if match is not None and (i == 0 or value[i - 1] != "<"):
-                double, single, bare = match.group(2), match.group(3), match.group(4)
-                found.append((match.group(1) == "-", double or single or bare, bare is None))
-                i = match.end()
-                continue
-            while i < len(value) and value[i] == "<":
-                i += 1
-            continue
-        i += 1
-    return found
-
-
-# --- one instruction -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _RawInstruction:
-    """An instruction before the stage pass has given it its variables."""
-
-    keyword: str
-    flag_items: tuple[tuple[str, str], ...]
-    value: str
-    heredocs: tuple[Heredoc, ...]
-    line: int
-    end_line: int
-    text: str
-    value_offsets: tuple[int, ...]
-
-
-def _rstrip_eol(text: str, escape: str) -> str:
-    # dockerfile-parse's own rule for the end of a continued line.
-    text = text.rstrip()
-    return text[:-1] if text.endswith(escape) else text
-
-
-def _raw_instruction(
-    lines: list[str], entry: _Entry, sources: tuple[_HeredocSource, ...], escape: str
-) -> _RawInstruction:
-    last = max([entry.end, *(min(source.terminator, len(lines) - 1) for source in sources)])
-    line_starts: list[int] = []
-    position = 0
-    for i in range(entry.start, last + 1):
-        line_starts.append(position)
-        position += len(lines[i])
-    text = "".join(lines[entry.start : last + 1])
-    text = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
-
-    # The joined value, exactly as dockerfile-parse computes it, with offsets.
-    chars: list[str] = []
-    offsets: list[int] = []
-    for i in range(entry.start, entry.end + 1):
-        line = lines[i]
-        base = line_starts[i - entry.start]
-        if i == entry.start:
-            keyword_line = _KEYWORD_LINE.match(line)
-            if keyword_line is None:
-                continue
-            begin = keyword_line.start(2)
-            kept = _rstrip_eol(keyword_line.group(2), escape)
-        else:
-            if not line.strip() or _COMMENT.match(line):
-                continue  # Docker skips comment and blank lines inside a continued instruction
-            begin = 0
-            kept = _rstrip_eol(line, escape)
-            if not chars:
-                begin = len(kept) - len(kept.lstrip())
-                kept = kept.lstrip()
-        chars.extend(kept)
-        offsets.extend(range(base + begin, base + begin + len(kept)))
-    value = "".join(chars)
-
-    flag_items: list[tuple[str, str]] = []
-    if entry.keyword in _FLAGGED:
-        value, offsets, flag_items = _split_flags(value, offsets)
-
-    heredocs = tuple(
-        _heredoc(lines, source, line_starts, entry.start, text) for source in sources if source.first <= len(lines)
-    )
-    return _RawInstruction(
-        keyword=entry.keyword,
-        flag_items=tuple(flag_items),
-        value=value,
-        heredocs=heredocs,
-        line=entry.start + 1,
-        end_line=last + 1,
-        text=text,
-        value_offsets=tuple(offsets),
-    )
-
-
-def _split_flags(value: str, offsets: list[int]) -> tuple[str, list[int], list[tuple[str, str]]]:
-    flags: list[tuple[str, str]] = []
-    i = 0
-    while True:
-        while i < len(value) and value[i].isspace():
-            i += 1
-        if not (value.startswith("--", i) and i + 2 < len(value) and value[i + 2].isalpha()):
-            break
-        end = i
-        quote = ""
-        while end < len(value) and (quote or not value[end].isspace()):
-            if value[end] in "'\"" and (not quote or quote == value[end]):
-                quote = "" if quote else value[end]
-            end += 1
-        name, has_value, flag_value = value[i + 2 : end].partition("=")
-        flags.append((name.lower(), _dequote(flag_value) if has_value else "true"))
-        i = end
-    return value[i:], offsets[i:], flags
-
-
-def _heredoc(lines: list[str], source: _HeredocSource, line_starts: list[int], first_line: int, text: str) -> Heredoc:
-    end_line = min(source.terminator, len(lines))
-    body_lines = lines[source.first : end_line]
-    start = line_starts[source.first - first_line] if source.first - first_line < len(line_starts) else len(text)
-    end = min(start + sum(len(line) for line in body_lines), len(text))
-    body = "".join(line.lstrip("\t") if source.strip_tabs else line for line in body_lines)
-    return Heredoc(
-        delimiter=source.delimiter,
-        body=body,
-        quoted=source.quoted,
-        strip_tabs=source.strip_tabs,
-        line=source.first + 1,
-        span=(start, end),
-    )
-
-
-def _dequote(word: str) -> str:
-    """A word with its shell-style quotes removed ('"a b"' -> 'a b')."""
-    out: list[str] = []
-    quote = ""
-    i = 0
-    while i < len(word):
-        char = word[i]
-        if char == "\\" and quote != "'" and i + 1 < len(word):
-            out.append(word[i + 1])
-            i += 2
-            continue
-        if char in "'\"" and (not quote or quote == char):
-            quote = "" if quote else char
-        else:
-            out.append(char)
-        i += 1
-    return "".join(out)
-
-
-def _words(text: str) -> Iterator[tuple[int, int]]:
-    """(start, end) of each whitespace-separated word, quotes kept together."""
-    i = 0
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        start = i
-        quote = ""
-        while i < len(text) and (quote or not text[i].isspace()):
-            if text[i] == "\\" and quote != "'":
-                i += 2
-                continue
-            if text[i] in "'\"" and (not quote or quote == text[i]):
-                quote = "" if quote else text[i]
-            i += 1
-        yield start, min(i, len(text))
+    raw, escape = read_instructions(text)
+    return _assemble(raw, dict(build_args or {}), escape)
 
 
 # --- stages and variables --------------------------------------------------------------------------------------------
 
 
-def _assemble(raw: list[_RawInstruction], build_args: dict[str, str], escape: str) -> Dockerfile:
+def _assemble(raw: list[RawInstruction], build_args: dict[str, str], escape: str) -> Dockerfile:
     first_from = next((i for i, item in enumerate(raw) if item.keyword == "FROM"), len(raw))
 
     global_args: dict[str, str | None] = {}
@@ -628,21 +222,21 @@ def _assemble(raw: list[_RawInstruction], build_args: dict[str, str], escape: st
 
 def _stage(
     index: int,
-    from_item: _RawInstruction,
-    items: list[_RawInstruction],
+    from_item: RawInstruction,
+    items: list[RawInstruction],
     earlier: list[Stage],
     earlier_envs: list[dict[str, str]],
     global_args: dict[str, str | None],
     build_args: dict[str, str],
     escape: str,
 ) -> tuple[Stage, dict[str, str]]:
-    words = [from_item.value[start:end] for start, end in _words(from_item.value)]
+    words = [from_item.value[start:end] for start, end in word_spans(from_item.value)]
     base = words[0] if words else ""
     name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else None
     # A global ARG without a value would make the reference blank; keeping it
     # as written tells the reader which build arg is missing.
     known_globals = {key: value for key, value in global_args.items() if value is not None}
-    base_resolved = _dequote(expand_variables(base, known_globals, escape))
+    base_resolved = dequote(expand_variables(base, known_globals, escape))
     parent = next((stage for stage in earlier if stage.name == base_resolved.lower()), None)
 
     env: dict[str, str] = dict(earlier_envs[parent.index]) if parent is not None else {}
@@ -689,7 +283,7 @@ def _stage(
     return stage, env
 
 
-def _finish(item: _RawInstruction, scope: Mapping[str, str | None], escape: str) -> Instruction:
+def _finish(item: RawInstruction, scope: Mapping[str, str | None], escape: str) -> Instruction:
     frozen_scope: Scope = MappingProxyType(dict(scope))
     # The shell, not Docker, reads RUN (and CMD...) text: its escape is always "\".
     shell_read = item.keyword in {"RUN", "CMD", "ENTRYPOINT", "HEALTHCHECK", "SHELL"}
@@ -711,27 +305,27 @@ def _finish(item: _RawInstruction, scope: Mapping[str, str | None], escape: str)
 def _arg_declarations(value: str, scope: Mapping[str, str | None], escape: str) -> list[tuple[str, str | None]]:
     """(name, default or None) of each name an ARG declares (`ARG A=1 B`)."""
     declared: list[tuple[str, str | None]] = []
-    for start, end in _words(value):
+    for start, end in word_spans(value):
         word = value[start:end]
         name, has_default, default = word.partition("=")
-        if _NAME.fullmatch(name):
-            declared.append((name, _dequote(expand_variables(default, scope, escape)) if has_default else None))
+        if NAME.fullmatch(name):
+            declared.append((name, dequote(expand_variables(default, scope, escape)) if has_default else None))
     return declared
 
 
 def _env_assignments(expanded: str) -> dict[str, str]:
     """The variables an ENV sets, from its expanded value (`A=1 B="x y"` or the legacy `A x y`)."""
-    words = [expanded[start:end] for start, end in _words(expanded)]
+    words = [expanded[start:end] for start, end in word_spans(expanded)]
     if not words:
         return {}
     if "=" not in words[0]:
         name, *rest = expanded.split(None, 1)
-        return {name: _dequote(rest[0].strip()) if rest else ""} if _NAME.fullmatch(name) else {}
+        return {name: dequote(rest[0].strip()) if rest else ""} if NAME.fullmatch(name) else {}
     assignments: dict[str, str] = {}
     for word in words:
         name, has_value, value = word.partition("=")
-        if has_value and _NAME.fullmatch(name):
-            assignments[name] = _dequote(value)
+        if has_value and NAME.fullmatch(name):
+            assignments[name] = dequote(value)
     return assignments
 
 

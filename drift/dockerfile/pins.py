@@ -19,7 +19,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from drift.dockerfile.model import Dockerfile, Instruction, Stage
-from drift.dockerfile.risks import RiskSite, ShellWord, risk_sites
+from drift.dockerfile.rules import RiskSite, risk_sites
+from drift.dockerfile.rules.commands import option_names
+from drift.dockerfile.shell import ShellWord
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # A file name that can go inside double quotes of an inserted shell command unchanged.
@@ -426,15 +428,10 @@ def _cargo_pin(document: _Document, site: RiskSite, word: ShellWord, version: st
     return document.pin(site, Edit(at, at, f"@{version}"), description)
 
 
-def _names(text: str) -> frozenset[str]:
-    """A set of option or keyword names written as one whitespace-separated block."""
-    return frozenset(text.split())
-
-
 _GEM_VALUE_OPTIONS = frozenset(
     {"-v", "--version", "-i", "--install-dir", "-n", "--bindir", "-s", "--source", "-P", "--trust-policy", "--platform"}
 )
-_CARGO_VALUE_OPTIONS = _names(
+_CARGO_VALUE_OPTIONS = option_names(
     """
     --version --vers --git --branch --tag --rev --path --root --index --registry --features -F --jobs -j
     --target --target-dir --profile --bin --example --config

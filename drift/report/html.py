@@ -23,7 +23,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
-from drift.report.summary import (
+from drift.report.explanation import (
     PROBLEMS,
     Rows,
     explanation,

@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
-from drift.report.summary import Rows, explanation, finding_line, real_findings, utc
+from drift.report.explanation import Rows, explanation, finding_line, real_findings, utc
 from drift.values import BuildSummary, Verdict
 
 FAILURES = frozenset({Verdict.DRIFTED, Verdict.BROKEN, Verdict.FAILED})

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from drift.report.explanation import since
 from drift.report.printable import printable
-from drift.report.summary import since
 from drift.values import BuildSummary, Finding, Package, TargetSpec, Verdict
 
 VERDICT_STYLE = {

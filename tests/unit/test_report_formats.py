@@ -22,8 +22,8 @@ from drift import __version__
 from drift.report.document import report_document
 from drift.report.html import report_html
 from drift.report.junit import junit_xml
+from drift.report.report_markdown import report_markdown
 from drift.report.schema import report_errors, report_schema, validate_report
-from drift.report.summary import report_markdown
 from drift.values import BuildSummary, Finding, TargetSpec, Verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -1,14 +1,13 @@
-"""The report of many targets as Markdown, for a pull-request comment, a wiki page or GITHUB_STEP_SUMMARY.
+"""What every report format says about a target's latest build, in the same words.
 
-Also the words every report format shares: the order of verdicts by how much
-they need a person, when a target's current verdict started, and the one-line
-explanation of a build (the top findings with their layer and cause, or the
-step that failed).
+The order of verdicts by how much they need a person, since when a target's
+current verdict holds, and the one-line explanation of a build (the top
+findings with their layer and cause, or the step that failed). The formats
+(report_markdown, html, junit, table) only lay these out.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -33,17 +32,6 @@ NEVER_BUILT = "never built"
 # Image-level findings explain the rest (a moved base image changes every file
 # of its layers), then packages (they explain their files), then files.
 _KIND_ORDER = {"base-image": 0, "package": 1, "config": 2, "file": 3, "layers": 4, "builder": 5}
-MAX_FINDINGS_PER_TARGET = 10
-
-_MARKERS = {
-    Verdict.BASELINE: "✓ baseline",
-    Verdict.REPRODUCIBLE: "✓ reproducible",
-    Verdict.NOISY: "✓ noisy",
-    Verdict.DRIFTED: "✗ **drifted**",
-    Verdict.BROKEN: "✗ **broken**",
-    Verdict.FAILED: "✗ **failed**",
-    Verdict.ERROR: "! **error**",
-}
 
 
 def verdict_key(build: BuildSummary | None) -> str:
@@ -169,113 +157,3 @@ def explanation(build: BuildSummary | None, *, groups: int = 3) -> str:
         texts.append(f"{where}{named}{more}, cause {causes}")
     rest = len(by_layer) - groups
     return "; ".join(texts) + (f"; and {rest} more layer(s)" if rest > 0 else "")
-
-
-def _text(text: str) -> str:
-    """Plain text safe in a Markdown table cell: one line, no pipes, no HTML, no emphasis."""
-    text = re.sub(r"\s+", " ", text)
-    for char in "\\`*_[]<|":
-        text = text.replace(char, "\\" + char)
-    return text
-
-
-def _code(text: str) -> str:
-    """Inline code that survives backticks and pipes inside it."""
-    text = " ".join(text.split()).replace("|", "\\|")
-    if not text:
-        return ""
-    fence = "``" if "`" in text else "`"
-    pad = " " if "`" in text else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def _explanation_markdown(text: str) -> str:
-    """An explanation as Markdown: the backticked instructions become code, the rest stays text."""
-    pieces = text.split("`")
-    return "".join(_code(piece) if index % 2 else _text(piece) for index, piece in enumerate(pieces))
-
-
-def _day(moment: datetime | None) -> str:
-    return utc(moment).strftime("%Y-%m-%d") if moment else "-"
-
-
-def _marker(build: BuildSummary | None) -> str:
-    if build is None:
-        return "_never built_"
-    return _MARKERS[build.verdict] if build.verdict is not None else "_running_"
-
-
-def _fence(text: str) -> str:
-    longest = max((len(run) for run in text.split("\n") if set(run) == {"`"}), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}text\n{text.rstrip()}\n{ticks}"
-
-
-def _section(spec: TargetSpec, latest: BuildSummary, history: Sequence[BuildSummary]) -> list[str]:
-    verdict = latest.verdict.value if latest.verdict else "running"
-    lines = [
-        f"### {_code(spec.name)}: {verdict} since {_day(since(history))}",
-        "",
-        f"Build {latest.id} of commit {_code(latest.commit[:12])}"
-        + (f", compared with baseline build {latest.compared_to}" if latest.compared_to else "")
-        + f". Details: {_code(f'drift show {latest.id}')}",
-        "",
-    ]
-    if latest.verdict in (Verdict.BROKEN, Verdict.FAILED):
-        if latest.failed_step:
-            lines += [f"Failed step: {_code(latest.failed_step)}", ""]
-        if latest.error:
-            lines += [f"Error: {_text(latest.error)}", ""]
-        if latest.log_tail:
-            tail = "\n".join(latest.log_tail.rstrip().splitlines()[-10:])
-            lines += ["<details><summary>Log tail</summary>", "", _fence(tail), "", "</details>", ""]
-    real = real_findings(latest)
-    if real:
-        lines.append("| layer | instruction | subject | change | cause | risk |")
-        lines.append("| --- | --- | --- | --- | --- | --- |")
-        for f in real[:MAX_FINDINGS_PER_TARGET]:
-            values = " → ".join(_code(short(v, 40)) for v in (f.before, f.after) if v)
-            change = f"{f.change}{': ' + values if values else ''}{'' if f.new else ' _(not new)_'}"
-            subject = (
-                f"{f.kind} {_code(f.subject)}" if f.kind in ("package", "base-image", "config") else _code(f.subject)
-            )
-            lines.append(
-                f"| {'' if f.layer is None else f.layer} | {_code(short(f.instruction, 60))} | {subject} "
-                f"| {change} | {_text(f.cause)} | {_text(f.risk) if f.risk else ''} |"
-            )
-        if len(real) > MAX_FINDINGS_PER_TARGET:
-            lines.append("")
-            lines.append(f"… and {len(real) - MAX_FINDINGS_PER_TARGET} more finding(s).")
-        lines.append("")
-    noise = len(latest.findings) - len(real)
-    if noise:
-        lines += [f"{noise} more difference(s) in ignored paths (noise).", ""]
-    return lines
-
-
-def report_markdown(rows: Rows, generated_at: datetime) -> str:
-    """Counts per verdict, one table row per target (most severe first), then a section per target that
-    drifted, broke or failed with its top findings."""
-    counts = verdict_counts(rows)
-    heading = " · ".join(f"{count} {key}" for key, count in counts.items()) or "no targets"
-    lines = [
-        f"## drift report: {heading}",
-        "",
-        f"{len(rows)} target(s), generated {utc(generated_at):%Y-%m-%d %H:%M} UTC.",
-        "",
-    ]
-    if not rows:
-        return "\n".join(lines)
-    ordered = sorted(rows, key=lambda row: severity_rank(row[1]))
-    lines.append("| target | verdict | since | build | explanation |")
-    lines.append("| --- | --- | --- | --- | --- |")
-    for spec, latest, history in ordered:
-        lines.append(
-            f"| {_code(spec.name)} | {_marker(latest)} | {_day(since(history))} "
-            f"| {latest.id if latest else '-'} | {_explanation_markdown(explanation(latest))} |"
-        )
-    lines.append("")
-    for spec, latest, history in ordered:
-        if latest is not None and latest.verdict in (Verdict.DRIFTED, Verdict.BROKEN, Verdict.FAILED):
-            lines.extend(_section(spec, latest, history))
-    return "\n".join(lines).rstrip("\n") + "\n"

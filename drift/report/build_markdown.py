@@ -6,17 +6,15 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from drift.report.markdown_text import inline_code
 from drift.values import BuildSummary, Finding
 
 MAX_PATHS_PER_LAYER = 50
 
 
 def _code(text: str) -> str:
-    """Inline code that survives backticks and pipes inside it."""
-    text = " ".join(text.split()).replace("|", "\\|")
-    fence = "``" if "`" in text else "`"
-    pad = " " if "`" in text else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+    # Blank text shows as an empty pair of backticks here (the many-target report leaves it out).
+    return inline_code(text) or "``"
 
 
 def _change_line(finding: Finding) -> str:

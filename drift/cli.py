@@ -29,9 +29,8 @@ from drift.alerts.deliver import send as send_alert
 from drift.alerts.outbox import global_routes
 from drift.baseline_pins import suggested_pins as pins_for_build
 from drift.build.pool import EnginePool, EngineSpec
+from drift.build_diff import diff_builds
 from drift.check import default_cache_dir, exit_code
-from drift.compare.diff import compare_builds
-from drift.compare.ignore import IgnoreRules
 from drift.config import load_config, parse_duration
 from drift.config_sync import SyncResult, sync_config
 from drift.errors import DriftError, UsageError
@@ -714,18 +713,8 @@ def diff_command(
     format: Annotated[DetailFormat, typer.Option("--format")] = DetailFormat.table,
 ) -> None:
     """Every difference between two succeeded builds (of any targets)."""
-    with _settings(ctx).database().session() as session:
-        first = printable_build(history.get_build(session, build_a))
-        second = printable_build(history.get_build(session, build_b))
-        for summary in (first, second):
-            if summary.status != "succeeded":
-                raise UsageError(f"build {summary.id} did not succeed ({summary.status}); it has no image to compare")
-        spec = targets.get_target(session, second.target)
-        findings = compare_builds(
-            images.load_output(session, build_a),
-            images.load_output(session, build_b),
-            IgnoreRules.for_target(spec.ignore),
-        )
+    first, second, findings = diff_builds(_settings(ctx).database(), build_a, build_b)
+    first, second = printable_build(first), printable_build(second)
     findings = [printable_finding(f) for f in findings]
     if format is DetailFormat.markdown:
         sys.stdout.write(markdown.diff_markdown(first, second, findings))

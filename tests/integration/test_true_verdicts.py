@@ -1,0 +1,96 @@
+"""True verdicts when base images change shape, on the real engine: a base that gains a layer, a builder stage's
+base that moves without changing the output, and a diff between two commits that names the source."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+
+import docker
+import pytest
+
+pytestmark = pytest.mark.usefixtures("docker_engine")
+
+
+def build_image(tag: str, dockerfile: str) -> str:
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        data = dockerfile.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    api = docker.APIClient(version="auto")
+    for message in api.build(fileobj=context, custom_context=True, tag=tag, nocache=True, rm=True, decode=True):
+        assert "error" not in message, message
+    return str(api.inspect_image(tag)["Id"])
+
+
+@pytest.fixture
+def base_tag(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    tag = f"drift-test/{request.node.name[:40].lower().replace('[', '-').replace(']', '')}:latest"
+    made: list[str] = []
+    yield tag, made
+    api = docker.APIClient(version="auto")
+    for image in made:
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_image(image, force=True)
+
+
+@pytest.mark.parametrize("builder", ["legacy", "buildkit"])
+def test_a_base_that_gains_a_layer_is_one_base_image_finding(drift, make_repo, base_tag, builder) -> None:  # type: ignore[no-untyped-def]
+    tag, made = base_tag
+    made.append(build_image(tag, "FROM busybox:latest\nRUN echo 1 > /etc/base-version\n"))
+    repo = make_repo("reproducible")
+    (repo.path / "Dockerfile").write_text(f"FROM {tag}\nCOPY app.txt /app/app.txt\nRUN cp /app/app.txt /app/copy.txt\n")
+    (repo.path / "app.txt").write_text("our own file\n")
+    repo.commit_all("an app on a local base")
+    drift.track("grow", repo, "--builder", builder)
+    assert drift("run", "--min-free", "0").code == 0
+
+    made.append(build_image(tag, "FROM busybox:latest\nRUN echo 1 > /etc/base-version\nRUN echo 2 > /etc/new-layer\n"))
+    result = drift("run", "--min-free", "0")
+    assert result.code == 1, result.stdout + result.stderr
+    latest = drift.latest("grow")
+    assert latest["verdict"] == "drifted"
+    kinds = [(f["kind"], f["change"]) for f in latest["findings"]]
+    assert kinds == [("base-image", "moved")], latest["findings"]
+    assert not [f for f in latest["findings"] if f["kind"] in ("file", "layers")]
+
+
+def test_a_builder_stage_whose_base_moved_with_the_same_output_is_reproducible(  # type: ignore[no-untyped-def]
+    drift, make_repo, base_tag
+) -> None:
+    tag, made = base_tag
+    made.append(build_image(tag, "FROM busybox:latest\nRUN echo toolchain 1 > /etc/toolchain\n"))
+    repo = make_repo("reproducible")
+    (repo.path / "Dockerfile").write_text(
+        f"FROM {tag} AS build\nRUN echo built > /out\nFROM busybox:latest\nCOPY --from=build /out /out\n"
+    )
+    repo.commit_all("a builder stage on a local base")
+    drift.track("stages", repo)
+    assert drift("run", "--min-free", "0").code == 0
+
+    made.append(build_image(tag, "FROM busybox:latest\nRUN echo toolchain 2 > /etc/toolchain\n"))
+    result = drift("run", "--min-free", "0")
+    assert result.code == 0, result.stdout + result.stderr
+    latest = drift.latest("stages")
+    assert latest["verdict"] == "reproducible"
+    [moved] = [f for f in latest["findings"] if f["kind"] == "base-image"]
+    assert moved["subject"] == tag and moved["change"] == "moved-in-builder-stage"
+    assert f"base image {tag} moved in a builder stage" in drift("show", str(latest["build"])).stdout
+
+
+def test_a_diff_between_two_commits_names_the_source_as_the_cause(drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+    repo = make_repo("reproducible")
+    drift.track("app", repo)
+    assert drift("run", "--min-free", "0").code == 0
+    (repo.path / "hello.txt").write_text("a new release of our own file\n")
+    repo.commit_all("change our own file")
+    drift.track("app", repo)  # moves the pin
+    assert drift("run", "--min-free", "0").code == 0
+    first, second = (row[0] for row in drift.rows("select id from builds order by id"))
+    diff = drift("diff", str(first), str(second), "--format", "json").json()
+    changed = [f for f in diff["findings"] if f["kind"] == "file" and not f["ignored"]]
+    assert changed and all(f["cause"] == "source" for f in changed), changed

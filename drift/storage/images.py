@@ -118,6 +118,9 @@ def _save_layer_content(session: Session, layer: LayerRecord) -> int:
                     "size": e.size,
                     "sha256": e.sha256,
                     "link_target": e.link_target,
+                    "normalized_sha256": e.normalized_sha256 or None,
+                    "xattrs": e.xattrs,
+                    "device": e.device,
                 }
                 for e in layer.entries
             ],
@@ -226,6 +229,9 @@ def _layer_entries(session: Session, content_id: int) -> tuple[FileEntry, ...]:
             size=f.size,
             sha256=f.sha256,
             link_target=f.link_target,
+            normalized_sha256=f.normalized_sha256 or "",
+            xattrs=f.xattrs,
+            device=f.device,
         )
         for f in files
     )

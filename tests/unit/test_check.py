@@ -294,3 +294,18 @@ def test_a_recreated_directory_shows_once_in_the_table_and_the_markdown(
     assert [line for line in markdown.splitlines() if "`/srv`" in line] == ["- replaced `/srv`: dir, opaque"]
     assert "layer 2: RUN make" in table
 
+
+def test_a_learned_path_with_brackets_matches_itself(db: Database, cache: RepositoryCache, tmp_path: Path) -> None:
+    tracked(db, cache, tmp_path)
+    engine = FakeEngine(
+        [
+            image(extra={"opt/cache[1]/stamp": b"1"}),
+            image(extra={"opt/cache[1]/stamp": b"2"}),
+            image(extra={"opt/cache[1]/stamp": b"3"}),
+        ]
+    )
+    pool = EnginePool([EngineSpec("fake://engine")], connect=lambda _spec: engine)
+    twice = run(db, cache, pool, options=RunOptions(owner="me", twice=True))
+    assert twice.outcomes[1].learned == ("/opt/cache[1]/stamp",)
+    night = run(db, cache, pool, options=RunOptions(owner="me"))
+    assert night.outcomes[0].verdict is Verdict.NOISY

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from drift.compare.causes import likely_cause
 from drift.compare.diff import compare_images
-from drift.compare.ignore import DEFAULT_RULES, IgnoreRules
+from drift.compare.ignore import DEFAULT_RULES, IgnoreRule, IgnoreRules
 from drift.compare.verdict import judge, mark_new
 from drift.image.layer_tar import read_layer_tar
 from drift.image.normalize import normalized_digest
@@ -406,3 +406,15 @@ def test_a_directory_made_opaque_or_no_longer_opaque_says_so() -> None:
     gone = compare_images(hidden, image(BASE, layer(1, "RUN build", file("/x"))), IgnoreRules.for_target())
     assert [(f.subject, f.change, f.before) for f in gone] == [("/data", "removed", "dir, opaque"), ("/x", "added", "")]
 
+
+def test_a_learned_rule_is_the_path_itself_not_a_glob() -> None:
+    learned = IgnoreRule("/opt/cache[1]/stamp?", "differed between back-to-back builds 1 and 2", "learned")
+    star = IgnoreRule("/srv/*", "differed between back-to-back builds 1 and 2", "learned")
+
+    assert learned.matches("/opt/cache[1]/stamp?")
+    assert learned.matches("/opt/cache[1]/stamp?/inside")
+    assert not learned.matches("/opt/cache1/stamps")
+    assert not learned.matches("/opt/cache[1]/stamp?x")
+    assert star.matches("/srv/*") and not star.matches("/srv/index.html")
+    # A rule a person wrote stays a glob.
+    assert IgnoreRule("/srv/*", "the target's --ignore", "target").matches("/srv/index.html")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -164,3 +165,28 @@ def test_xattrs_devices_and_normalized_digests_are_stored_and_read_back(database
         builds.finish_build(session, build, status="succeeded", verdict=Verdict.BASELINE, image=image)
     with db.session() as session:
         assert images.load_image(session, build).layers[0].entries == entries
+
+
+def test_a_manifest_stored_before_0009_is_marked_recorded_once_a_layer_with_its_digest_is_read(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    entry = FileEntry("/bin/ping", EntryType.FILE, 0o755, 0, 0, 4, "a" * 64, "")
+    layer = LayerRecord(0, "sha256:" + "1" * 64, 2048, "RUN make", "sha256:" + "e" * 64, (entry,))
+
+    def store(entries: tuple[FileEntry, ...]) -> int:
+        with db.session() as session:
+            build = builds.start_build(session, "t", "fp", "a" * 40)
+            image = ImageRecord("sha256:" + "2" * 64, (replace(layer, entries=entries),), {}, "sha256:" + "3" * 64)
+            builds.finish_build(session, build, status="succeeded", verdict=Verdict.REPRODUCIBLE, image=image)
+            return build
+
+    with db.session() as session:
+        targets.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
+    old = store((replace(entry, xattrs=None, device=None),))  # what revision 0009 leaves of an older row
+    with db.session() as session:
+        assert images.load_image(session, old).layers[0].entries[0].xattrs is None
+    store((entry,))  # the same digest, read by this release: no xattrs, no devices
+    with db.session() as session:
+        (read_back,) = images.load_image(session, old).layers[0].entries
+    assert (read_back.xattrs, read_back.device) == ("", "")

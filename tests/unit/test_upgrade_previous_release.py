@@ -26,6 +26,7 @@ from drift.check import BuildContext, SilentProgress, check_target
 from drift.source import RepositoryCache
 from drift.storage import history
 from drift.storage.database import Database
+from drift.storage.images import load_image
 from drift.tracking import track
 from drift.values import Verdict
 
@@ -113,6 +114,29 @@ def test_the_same_images_built_again_are_reproducible_against_the_old_baselines(
             assert history.get_build(session, outcome.build_id).compared_to == baseline
         # The builds before the upgrade keep their verdicts.
         assert _verdicts(upgraded, name)[:-1] == BEFORE["targets"][name]
+
+
+def test_once_a_layer_is_read_again_a_capability_added_to_it_is_drift(upgraded: Database, tmp_path: Path) -> None:
+    cache = RepositoryCache(tmp_path / "cache")
+    repo = tmp_path / "repo"
+    maker.make_repo(repo)
+    spec, _, _ = track(upgraded, cache, name="capabilities", repo=str(repo), commit=BEFORE["commit"], builder="legacy")
+    engine = FakeEngine([maker.capabilities_image(), maker.capabilities_image(app_caps=maker.CAP_NET_RAW)])
+    baseline = BEFORE["targets"]["capabilities"][0]["build"]
+    with upgraded.session() as session:
+        app_layer = load_image(session, baseline).layers[1]
+    assert [e.xattrs for e in app_layer.entries] == [None] * len(app_layer.entries)  # 0.1.0 did not record them
+
+    again = check_target(upgraded, cache, engine, spec, SilentProgress(), context=BuildContext())
+    with upgraded.session() as session:
+        app_layer = load_image(session, baseline).layers[1]
+    capable = check_target(upgraded, cache, engine, spec, SilentProgress(), context=BuildContext())
+
+    assert again.verdict is Verdict.REPRODUCIBLE
+    # The same layer read by this release had the stored digest: the baseline's manifest has none of either.
+    assert [e.xattrs for e in app_layer.entries] == [""] * len(app_layer.entries)
+    assert capable.verdict is Verdict.DRIFTED
+    assert [(f.layer, f.subject, f.change) for f in capable.findings] == [(1, "/app/main.txt", "xattrs")]
 
 
 def test_a_file_changed_after_the_upgrade_is_drift_against_the_old_baseline(upgraded: Database, tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ returns these frozen dataclasses; none of them knows about SQL, Docker or git.
 from __future__ import annotations
 
 import enum
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-
-NORMALIZED_CONTENT_PREFIX = "normalized-sha256:"
-"""How a regular file's FileEntry.link_target carries the digest of its normalized content."""
+from urllib.parse import quote, unquote
 
 
 class EntryType(enum.StrEnum):
@@ -42,12 +42,15 @@ class FileEntry:
         size: content size in bytes (0 for anything but regular files).
         sha256: hex digest of the content for regular files (for hard links,
             the digest of the target's content when known), else "".
-        link_target: symlink or hard-link target. For a regular file with a
-            volatile field (drift.image.volatile: /etc/shadow's last-change
-            day), `normalized-sha256:<hex>`, the digest of its content with
-            that field blanked (read it as `normalized_sha256`); else "".
-            The file manifest's store has no column of its own for it yet,
-            and this one is otherwise always empty for regular files.
+        link_target: symlink or hard-link target, else "".
+        normalized_sha256: for a regular file with a volatile field
+            (drift.image.volatile: /etc/shadow's last-change day), hex sha256
+            of its content with that field blanked; else "".
+        xattrs: the extended attributes (`security.capability`, ...) as
+            canonical text, see `xattrs_text`: "" for none; None when not
+            recorded (a manifest stored before schema revision 0009).
+        device: "major:minor" of a character or block device, "" for
+            anything else; None when not recorded (stored before revision 0009).
     """
 
     path: str
@@ -58,13 +61,32 @@ class FileEntry:
     size: int
     sha256: str
     link_target: str
+    normalized_sha256: str = ""
+    xattrs: str | None = ""
+    device: str | None = ""
 
-    @property
-    def normalized_sha256(self) -> str:
-        """For a file with a volatile field, hex sha256 of its content with that field blanked; else ""."""
-        if self.type is EntryType.FILE and self.link_target.startswith(NORMALIZED_CONTENT_PREFIX):
-            return self.link_target[len(NORMALIZED_CONTENT_PREFIX) :]
-        return ""
+
+def xattrs_text(values: Mapping[str, bytes]) -> str:
+    """Extended attributes as FileEntry.xattrs: "name=<sha256 hex of the value>" each, sorted, ";"-separated.
+
+    Names are percent-encoded (RFC 3986 unreserved characters kept), so a
+    name with ";" or "=" cannot be mistaken for two; values are hashed, not
+    kept, as file contents are.
+    """
+    return ";".join(
+        sorted(
+            f"{quote(name.encode('utf-8', 'surrogateescape'), safe='')}={hashlib.sha256(value).hexdigest()}"
+            for name, value in values.items()
+        )
+    )
+
+
+def xattr_names(text: str) -> dict[str, str]:
+    """FileEntry.xattrs back as {name: sha256 hex} (names decoded)."""
+    if not text:
+        return {}
+    pairs = (item.partition("=") for item in text.split(";"))
+    return {unquote(name, errors="surrogateescape"): digest for name, _, digest in pairs}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from drift.compare.causes import NONDETERMINISTIC, likely_cause
 from drift.compare.ignore import IgnoreRules, runtime_paths_of
 from drift.compare.packages import compare_packages
 from drift.compare.verdict import BUILDER_STAGE_MOVED
+from drift.image.normalize import canonical_hard_links
 from drift.image.volatile import volatile_field
-from drift.values import BuildOutput, EntryType, FileEntry, Finding, ImageRecord, LayerRecord
+from drift.values import BuildOutput, EntryType, FileEntry, Finding, ImageRecord, LayerRecord, xattr_names
 
 _MARKERS = (EntryType.WHITEOUT, EntryType.OPAQUE)
+_OPAQUE = EntryType.OPAQUE.value
 
 
 def _key(entry: FileEntry) -> tuple[str, str]:
@@ -24,24 +26,43 @@ def _key(entry: FileEntry) -> tuple[str, str]:
 
 def _describe(entry: FileEntry) -> str:
     if entry.type is EntryType.FILE:
-        return f"{entry.size} B sha256:{entry.sha256[:12]}"
-    if entry.type in (EntryType.SYMLINK, EntryType.HARDLINK):
-        return f"{entry.type.value} -> {entry.link_target}"
-    return entry.type.value
+        described = f"{entry.size} B sha256:{entry.sha256[:12]}"
+    elif entry.type in (EntryType.SYMLINK, EntryType.HARDLINK):
+        described = f"{entry.type.value} -> {entry.link_target}"
+    elif entry.device:
+        described = f"{entry.type.value} {entry.device}"
+    else:
+        described = entry.type.value
+    if entry.xattrs:
+        described += f" (xattrs {', '.join(sorted(xattr_names(entry.xattrs)))})"
+    return described
+
+
+def _describe_xattrs(text: str) -> str:
+    """The attributes by name, each with the start of its value's digest, so a changed value shows."""
+    names = xattr_names(text)
+    return ", ".join(f"{name} sha256:{digest[:12]}" for name, digest in sorted(names.items())) or "none"
 
 
 def _entry_change(before: FileEntry, after: FileEntry) -> tuple[str, str, str] | None:
-    """(change, before, after) of one path present in both layers, or None when equal."""
+    """(change, before, after) of one path present in both layers, or None when equal.
+
+    Extended attributes and device numbers are compared only when both
+    manifests recorded them: one stored before revision 0009 did not, and
+    its baseline must not turn a build drifted by itself.
+    """
     if before.type != after.type or before.sha256 != after.sha256 or before.size != after.size:
         return "modified", _describe(before), _describe(after)
-    if before.type is not EntryType.FILE and before.link_target != after.link_target:
-        # A regular file's link_target only carries a digest derived from its
-        # content (drift.image.volatile), present or not by drift's release.
+    if before.link_target != after.link_target:
         return "link", before.link_target, after.link_target
+    if before.device is not None and after.device is not None and before.device != after.device:
+        return "device", before.device, after.device
     if before.mode != after.mode:
         return "mode", f"{before.mode:04o}", f"{after.mode:04o}"
     if (before.uid, before.gid) != (after.uid, after.gid):
         return "owner", f"{before.uid}:{before.gid}", f"{after.uid}:{after.gid}"
+    if before.xattrs is not None and after.xattrs is not None and before.xattrs != after.xattrs:
+        return "xattrs", _describe_xattrs(before.xattrs), _describe_xattrs(after.xattrs)
     return None
 
 
@@ -74,31 +95,75 @@ def _volatile_only(layer: LayerRecord, path: str, before: FileEntry, after: File
     return replace(found, cause=NONDETERMINISTIC, ignored=True, ignored_by=volatile.describe(path))
 
 
+@dataclass(frozen=True, slots=True)
+class _PathChange:
+    path: str
+    change: str
+    before: str
+    after: str
+    old: FileEntry | None
+    new: FileEntry | None
+
+
+def _path_changes(old: dict[tuple[str, str], FileEntry], new: dict[tuple[str, str], FileEntry]) -> list[_PathChange]:
+    """Every differing path of two manifests, by path; a directory and its opaque marker as one change."""
+    changes: dict[tuple[str, str], _PathChange] = {}
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if before is None and after is not None:
+            changes[key] = _PathChange(key[0], "added", "", _describe(after), None, after)
+        elif after is None and before is not None:
+            changes[key] = _PathChange(key[0], "removed", _describe(before), "", before, None)
+        elif before is not None and after is not None:
+            change = _entry_change(before, after)
+            if change is not None:
+                changes[key] = _PathChange(key[0], *change, before, after)
+    for key in [key for key in changes if key[1] == _OPAQUE]:
+        _fold_opaque(changes, key)
+    return list(changes.values())
+
+
+def _fold_opaque(changes: dict[tuple[str, str], _PathChange], key: tuple[str, str]) -> None:
+    """An opaque marker is no file of its own: it says its directory hides the lower layers' content.
+
+    A directory recreated in a layer (`rm -rf /d && mkdir /d`) is listed as
+    the directory and its marker; shown as two "added /d" it read as a
+    duplicate and counted twice. It is one change: the directory replaced.
+    """
+    marker = changes.pop(key)
+    path = marker.path
+    directory = changes.get((path, ""))
+    if marker.change == "added":
+        if directory is not None and directory.change == "added":
+            changes[(path, "")] = replace(directory, change="replaced", after=f"{directory.after}, opaque")
+        else:
+            changes[key] = replace(marker, change="made opaque", after="hides what lower layers have below it")
+    elif directory is not None and directory.change == "removed":
+        changes[(path, "")] = replace(directory, before=f"{directory.before}, opaque")
+    else:
+        changes[key] = replace(marker, change="no longer opaque", before="hid what lower layers have below it")
+
+
 def compare_layer(baseline: LayerRecord, current: LayerRecord, ignore: IgnoreRules) -> Iterator[Finding]:
     """File findings between two layers at the same index, sorted by path."""
     if baseline.normalized_digest == current.normalized_digest:
         return
-    old = {_key(e): e for e in baseline.entries}
-    new = {_key(e): e for e in current.entries}
-    for key in sorted(old.keys() | new.keys()):
-        before, after = old.get(key), new.get(key)
-        path = key[0]
-        if before is None and after is not None:
-            yield _file_finding(current, path, "added", "", _describe(after), ignore)
-        elif after is None and before is not None:
-            yield _file_finding(current, path, "removed", _describe(before), "", ignore)
-        elif before is not None and after is not None:
-            change = _entry_change(before, after)
-            if change is not None:
-                found = _file_finding(current, path, *change, ignore)
-                yield _volatile_only(current, path, before, after, found)
+    # Canonical hard links on both sides: a manifest stored before drift
+    # wrote them so lists a linked pair in whichever order its tar had.
+    old = {_key(e): e for e in canonical_hard_links(baseline.entries)}
+    new = {_key(e): e for e in canonical_hard_links(current.entries)}
+    for change in _path_changes(old, new):
+        found = _file_finding(current, change.path, change.change, change.before, change.after, ignore)
+        if change.old is not None and change.new is not None:
+            found = _volatile_only(current, change.path, change.old, change.new, found)
+        yield found
 
 
 def _layer_only(layer: LayerRecord, change: str, ignore: IgnoreRules) -> Iterator[Finding]:
-    for entry in layer.entries:
-        described = _describe(entry)
-        before, after = ("", described) if change == "added" else (described, "")
-        yield _file_finding(layer, entry.path, change, before, after, ignore)
+    entries = {_key(e): e for e in layer.entries}
+    old, new = ({}, entries) if change == "added" else (entries, {})
+    for found in _path_changes(old, new):
+        yield _file_finding(layer, found.path, found.change, found.before, found.after, ignore)
 
 
 def _flatten_config(config: dict[str, object]) -> dict[str, object]:

@@ -4,7 +4,8 @@ A rule is a shell-style glob over absolute image paths in which `*` also
 matches `/`. A rule covers the paths it matches and everything below them
 (`*/.npm/_cacache` covers every file of every user's npm cache). A rule
 without any `/` is matched against the file name alone (`*.pyc` covers every
-.pyc file in the image).
+.pyc file in the image). A rule learned from two back-to-back builds is no
+glob: it is the path that differed, and covers that path and what is below it.
 
 The defaults are narrow on purpose: a default rule hides a difference from
 every user of drift, so it names only what is a leftover of the build or a
@@ -37,6 +38,10 @@ class IgnoreRule:
 
     def matches(self, path: str) -> bool:
         pattern = self.pattern
+        if self.origin == "learned":
+            # A learned rule is a path that differed between two builds, not a
+            # glob: "[", "*" and "?" in it are characters of a file name.
+            return path == pattern or path.startswith(pattern + "/")
         if "/" not in pattern:
             return fnmatchcase(basename(path), pattern)
         pattern = pattern.rstrip("/") or "/"

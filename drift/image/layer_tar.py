@@ -11,18 +11,21 @@ normalized digest is computed on the way.
 
 from __future__ import annotations
 
-import dataclasses
+import base64
+import binascii
 import gzip
 import hashlib
 import posixpath
 import struct
 import zlib
 from typing import Protocol
+from urllib.parse import unquote_to_bytes
 
 from drift.errors import ImageReadError
+from drift.image.normalize import canonical_hard_links
 from drift.image.stream import Fill, ForwardReader
 from drift.image.volatile import MAX_VOLATILE_FILE_SIZE, volatile_field
-from drift.values import NORMALIZED_CONTENT_PREFIX, EntryType, FileEntry
+from drift.values import EntryType, FileEntry, xattrs_text
 
 GZIP_MAGIC = b"\x1f\x8b"
 WHITEOUT_PREFIX = ".wh."
@@ -112,6 +115,11 @@ _TYPES: dict[bytes, EntryType] = {
     b"6": EntryType.FIFO,
 }
 _NUMBER_CACHE_LIMIT = 4096
+# Extended attributes in pax records: GNU tar, bsdtar and Docker write
+# "SCHILY.xattr.<name>" with the raw value; bsdtar also writes
+# "LIBARCHIVE.xattr.<percent-encoded name>" with the value in base64.
+_SCHILY_XATTR = "SCHILY.xattr."
+_LIBARCHIVE_XATTR = "LIBARCHIVE.xattr."
 
 
 def _walk(reader: ForwardReader, files: FileSink | None = None) -> list[FileEntry]:
@@ -206,7 +214,7 @@ def _entry(
             if wanted and files is not None:
                 files.take(path, mode, content)
             if volatile is not None:
-                normalized = NORMALIZED_CONTENT_PREFIX + volatile.normalized_sha256(content)
+                normalized = volatile.normalized_sha256(content)
         elif reader.feed(size, digest.update) < size:
             raise ImageReadError(f"layer tar ends inside {name!r}")
         _skip_exact(reader, -size % _BLOCK, offset)
@@ -223,15 +231,44 @@ def _entry(
             return _marker(f"{parent}/{base[len(WHITEOUT_PREFIX) :]}", EntryType.WHITEOUT)
     uid = int(fields["uid"]) if fields and "uid" in fields else _cached_number(header[108:116], numbers)
     gid = int(fields["gid"]) if fields and "gid" in fields else _cached_number(header[116:124], numbers)
+    xattrs = _xattrs(fields, offset) if fields else ""
     if entry_type is EntryType.FILE:
-        return FileEntry(path, entry_type, mode, uid, gid, size, sha256, normalized)
+        return FileEntry(path, entry_type, mode, uid, gid, size, sha256, "", normalized, xattrs)
     if entry_type is EntryType.HARDLINK or entry_type is EntryType.SYMLINK:
         raw_link = fields["linkpath"] if fields and "linkpath" in fields else header[157:257].split(b"\0", 1)[0]
         link = raw_link.decode("utf-8", "surrogateescape")
         if entry_type is EntryType.HARDLINK:
             link = absolute_path(link)  # the digest is filled in by _manifest
-        return FileEntry(path, entry_type, mode, uid, gid, 0, "", link)
-    return FileEntry(path, entry_type, mode, uid, gid, 0, "", "")
+        return FileEntry(path, entry_type, mode, uid, gid, 0, "", link, "", xattrs)
+    device = ""
+    if entry_type is EntryType.CHAR or entry_type is EntryType.BLOCK:
+        major = _device_number(header[329:337], fields, "major")
+        device = f"{major}:{_device_number(header[337:345], fields, 'minor')}"
+    return FileEntry(path, entry_type, mode, uid, gid, 0, "", "", "", xattrs, device)
+
+
+def _xattrs(fields: dict[str, bytes], offset: int) -> str:
+    """The member's extended attributes from its pax records, as FileEntry.xattrs text."""
+    values: dict[str, bytes] = {}
+    for key, value in fields.items():
+        if key.startswith(_SCHILY_XATTR):
+            values[key[len(_SCHILY_XATTR) :]] = value
+    for key, value in fields.items():
+        if key.startswith(_LIBARCHIVE_XATTR):
+            name = unquote_to_bytes(key[len(_LIBARCHIVE_XATTR) :]).decode("utf-8", "surrogateescape")
+            try:
+                decoded = base64.b64decode(value + b"=" * (-len(value) % 4), validate=True)
+            except binascii.Error:
+                raise ImageReadError(f"layer tar has a malformed xattr record at byte {offset}") from None
+            # bsdtar writes both forms of one attribute; the SCHILY one is the raw value.
+            values.setdefault(name, decoded)
+    return xattrs_text(values) if values else ""
+
+
+def _device_number(field: bytes, fields: dict[str, bytes] | None, which: str) -> int:
+    # star and bsdtar write numbers too large for the header as SCHILY.dev<major|minor> records.
+    record = fields.get("SCHILY.dev" + which) if fields else None
+    return int(record) if record is not None else _number(field)
 
 
 def _marker(path: str, entry_type: EntryType) -> FileEntry:
@@ -334,7 +371,7 @@ def _manifest(entries: list[FileEntry]) -> tuple[FileEntry, ...]:
             manifest.extend(_last_of_each_kind(entries[start:end]))
         start = end
     if any(entry.type is EntryType.HARDLINK for entry in manifest):
-        manifest = _resolve_hardlinks(manifest)
+        manifest = canonical_hard_links(manifest)
     return tuple(manifest)
 
 
@@ -350,24 +387,6 @@ def _last_of_each_kind(same_path: list[FileEntry]) -> list[FileEntry]:
         kind = entry.type if entry.type in (EntryType.WHITEOUT, EntryType.OPAQUE) else None
         last[kind] = entry
     return sorted(last.values(), key=entry_sort_key)
-
-
-def _resolve_hardlinks(manifest: list[FileEntry]) -> list[FileEntry]:
-    files = {entry.path: entry.sha256 for entry in manifest if entry.type is EntryType.FILE}
-    links = {entry.path: entry.link_target for entry in manifest if entry.type is EntryType.HARDLINK}
-    resolved: list[FileEntry] = []
-    for entry in manifest:
-        if entry.type is EntryType.HARDLINK:
-            target = entry.link_target
-            for _ in range(8):  # a link may name another link; tar writers never chain far
-                if target not in links:
-                    break
-                target = links[target]
-            sha256 = files.get(target, "")
-            if sha256:
-                entry = dataclasses.replace(entry, sha256=sha256)
-        resolved.append(entry)
-    return resolved
 
 
 def entry_sort_key(entry: FileEntry) -> tuple[str, str]:

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from drift.storage.models import (
@@ -84,10 +84,29 @@ def _content_ids(session: Session, layers: Sequence[LayerRecord]) -> dict[str, i
         )
     )
     known: dict[str, int] = {digest: content_id for digest, content_id in found}
+    if known:
+        _mark_recorded(session, list(known.values()))
     for layer in layers:
         if layer.normalized_digest not in known:
             known[layer.normalized_digest] = _save_layer_content(session, layer)
     return known
+
+
+def _mark_recorded(session: Session, content_ids: list[int]) -> None:
+    """Say of manifests stored before revision 0009 that they have no extended attributes and no devices,
+    once a layer read since has had their digest.
+
+    An entry with either serializes into the normalized digest with them, one
+    without as before; so a layer read now whose digest equals a stored one has
+    none, and neither has the stored manifest. Marking it recorded ("") lets
+    the comparison see a capability a later build adds there, which against
+    a not-recorded (NULL) manifest it cannot.
+    """
+    session.execute(
+        update(LayerFileRow)
+        .where(LayerFileRow.content_id.in_(content_ids), LayerFileRow.xattrs.is_(None))
+        .values(xattrs="", device="")
+    )
 
 
 def _save_layer_content(session: Session, layer: LayerRecord) -> int:
@@ -118,6 +137,9 @@ def _save_layer_content(session: Session, layer: LayerRecord) -> int:
                     "size": e.size,
                     "sha256": e.sha256,
                     "link_target": e.link_target,
+                    "normalized_sha256": e.normalized_sha256 or None,
+                    "xattrs": e.xattrs,
+                    "device": e.device,
                 }
                 for e in layer.entries
             ],
@@ -226,6 +248,9 @@ def _layer_entries(session: Session, content_id: int) -> tuple[FileEntry, ...]:
             size=f.size,
             sha256=f.sha256,
             link_target=f.link_target,
+            normalized_sha256=f.normalized_sha256 or "",
+            xattrs=f.xattrs,
+            device=f.device,
         )
         for f in files
     )

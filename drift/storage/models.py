@@ -211,6 +211,12 @@ class LayerFileRow(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     link_target: Mapped[str] = mapped_column(LosslessText)
+    # Hex sha256 of a volatile file's content with its volatile field blanked (drift.image.volatile), else NULL.
+    normalized_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Extended attributes ("name=sha256;...", "" for none) and "major:minor" of a device ("" for any other
+    # entry). NULL: not recorded, the manifest was stored before revision 0009; comparisons skip them then.
+    xattrs: Mapped[str | None] = mapped_column(Text)
+    device: Mapped[str | None] = mapped_column(String(32))
 
 
 class BuildLayerRow(Base):

@@ -33,20 +33,38 @@ def fixture_image(name: str = "legacy.tar.gz") -> bytes:
         return stream.read()
 
 
-def layer_tar(files: Mapping[str, bytes]) -> bytes:
-    """A layer: one regular file per path (no leading slash), fixed owner, mode and mtime."""
+def layer_tar(files: Mapping[str, bytes], xattrs: Mapping[str, Mapping[str, bytes]] | None = None) -> bytes:
+    """A layer: one regular file per path (no leading slash), fixed owner, mode and mtime.
+
+    A path ending in "/" is a directory. `xattrs`: extended attributes by path,
+    written as Docker writes them (pax `SCHILY.xattr.<name>` records).
+    """
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path, content in sorted(files.items()):
             info = tarfile.TarInfo(path.lstrip("/"))
             info.size, info.mode, info.mtime = len(content), 0o644, 1_600_000_000
-            tar.addfile(info, io.BytesIO(content))
+            if path.endswith("/"):
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+            info.pax_headers = {
+                f"SCHILY.xattr.{name}": value.decode("utf-8", "surrogateescape")
+                for name, value in (xattrs or {}).get(path, {}).items()
+            }
+            tar.addfile(info, io.BytesIO(content) if info.isreg() else None)
     return buffer.getvalue()
 
 
-def saved_image(layers: Sequence[Mapping[str, bytes]], instructions: Sequence[str], cmd: str = "sh") -> bytes:
-    """A legacy-layout `docker save` stream of an image with these layers, made by these instructions."""
-    tars = [layer_tar(files) for files in layers]
+def saved_image(
+    layers: Sequence[Mapping[str, bytes]],
+    instructions: Sequence[str],
+    cmd: str = "sh",
+    xattrs: Sequence[Mapping[str, Mapping[str, bytes]]] = (),
+) -> bytes:
+    """A legacy-layout `docker save` stream of an image with these layers, made by these instructions.
+
+    `xattrs`, per layer: the extended attributes of its files by path.
+    """
+    tars = [layer_tar(files, xattrs[index] if index < len(xattrs) else None) for index, files in enumerate(layers)]
     diff_ids = ["sha256:" + hashlib.sha256(tar).hexdigest() for tar in tars]
     config = {
         "architecture": "amd64",

@@ -6,16 +6,20 @@ only the engine is a stand-in (tests/support/fake_engine.py).
 
 from __future__ import annotations
 
+import io
 import subprocess
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from support.fake_engine import FakeEngine, failed, fixture_image, saved_image
 
 from drift import check as check_module
 from drift.build.pool import EnginePool, EngineSpec
 from drift.check import BuildContext, SilentProgress, check_target, exit_code
 from drift.errors import EngineError
+from drift.report.markdown import build_markdown
+from drift.report.table import render_outcome
 from drift.run import RunOptions, run
 from drift.source import RepositoryCache
 from drift.storage import history, images, leases
@@ -236,5 +240,72 @@ def test_run_twice_learns_what_differs_between_back_to_back_builds(
     twice = run(db, cache, pool, options=RunOptions(owner="me", twice=True))
     assert [o.superseded for o in twice.outcomes] == [True, False]
     assert twice.outcomes[1].learned == ("/opt/stamp",)
+    night = run(db, cache, pool, options=RunOptions(owner="me"))
+    assert night.outcomes[0].verdict is Verdict.NOISY
+
+
+CAP_NET_RAW = bytes.fromhex("0100000200200000000000000000000000000000")  # `setcap cap_net_raw=ep`
+
+
+def test_a_file_that_gains_a_capability_drifts(db: Database, cache: RepositoryCache, tmp_path: Path) -> None:
+    spec = tracked(db, cache, tmp_path)
+    capable = saved_image(
+        [{"bin/sh": b"busybox"}, {"app/main.txt": b"v1"}, {"usr/bin/tool": b"tool 1", "var/log/make.log": b"made"}],
+        INSTRUCTIONS,
+        xattrs=[{}, {}, {"usr/bin/tool": {"security.capability": CAP_NET_RAW}}],
+    )
+    engine = FakeEngine([image(), capable, capable])
+    first, second, third = (check(db, cache, engine, spec) for _ in range(3))
+
+    assert (first.verdict, second.verdict, third.verdict) == (Verdict.BASELINE, Verdict.DRIFTED, Verdict.DRIFTED)
+    (finding,) = second.findings
+    assert (finding.kind, finding.layer, finding.subject, finding.change, finding.before) == (
+        "file",
+        2,
+        "/usr/bin/tool",
+        "xattrs",
+        "none",
+    )
+    assert finding.after.startswith("security.capability sha256:")
+    with db.session() as session:
+        stored = history.get_build(session, second.build_id).findings
+    assert [(f.subject, f.change) for f in stored] == [("/usr/bin/tool", "xattrs")]
+
+
+def test_a_recreated_directory_shows_once_in_the_table_and_the_markdown(
+    db: Database, cache: RepositoryCache, tmp_path: Path
+) -> None:
+    spec = tracked(db, cache, tmp_path)
+    recreated = image(extra={"srv/": b"", "srv/.wh..wh..opq": b"", "srv/index.html": b"hi"})
+    engine = FakeEngine([image(), recreated])
+    check(db, cache, engine, spec)
+    outcome = check(db, cache, engine, spec)
+    with db.session() as session:
+        build = history.get_build(session, outcome.build_id)
+
+    assert [(f.subject, f.change) for f in build.findings] == [("/srv", "replaced"), ("/srv/index.html", "added")]
+    console = Console(file=io.StringIO(), width=200)
+    render_outcome(console, build)
+    table = console.file.getvalue()  # type: ignore[attr-defined]
+    markdown = build_markdown(build, [])
+    assert [line.split() for line in table.splitlines() if "/srv" in line and "index" not in line] == [
+        ["replaced", "/srv"]
+    ]
+    assert [line for line in markdown.splitlines() if "`/srv`" in line] == ["- replaced `/srv`: dir, opaque"]
+    assert "layer 2: RUN make" in table
+
+
+def test_a_learned_path_with_brackets_matches_itself(db: Database, cache: RepositoryCache, tmp_path: Path) -> None:
+    tracked(db, cache, tmp_path)
+    engine = FakeEngine(
+        [
+            image(extra={"opt/cache[1]/stamp": b"1"}),
+            image(extra={"opt/cache[1]/stamp": b"2"}),
+            image(extra={"opt/cache[1]/stamp": b"3"}),
+        ]
+    )
+    pool = EnginePool([EngineSpec("fake://engine")], connect=lambda _spec: engine)
+    twice = run(db, cache, pool, options=RunOptions(owner="me", twice=True))
+    assert twice.outcomes[1].learned == ("/opt/cache[1]/stamp",)
     night = run(db, cache, pool, options=RunOptions(owner="me"))
     assert night.outcomes[0].verdict is Verdict.NOISY

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import tarfile
+from dataclasses import replace
 
 from drift.compare.causes import likely_cause
 from drift.compare.diff import compare_images
-from drift.compare.ignore import DEFAULT_RULES, IgnoreRules
+from drift.compare.ignore import DEFAULT_RULES, IgnoreRule, IgnoreRules
 from drift.compare.verdict import judge, mark_new
+from drift.image.layer_tar import read_layer_tar
 from drift.image.normalize import normalized_digest
 from drift.values import EntryType, FileEntry, ImageRecord, LayerRecord, Verdict
 
@@ -259,3 +263,158 @@ def test_the_readme_lists_every_default_rule_with_its_reason() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for rule in DEFAULT_RULES:
         assert f"| `{rule.pattern}` | {rule.reason} |" in readme, rule.pattern
+
+
+# --- extended attributes, devices, hard links and opaque directories, on real tar streams -----------------
+
+CAP_NET_RAW = bytes.fromhex("0100000200200000000000000000000000000000")  # `setcap cap_net_raw=ep`
+CAP_NET_ADMIN = bytes.fromhex("0100000200100000000000000000000000000000")  # `setcap cap_net_admin=ep`
+
+
+def tar_layer(index: int, instruction: str, *members: tuple[tarfile.TarInfo, bytes]) -> LayerRecord:
+    """A layer read by drift's own reader from a tar that tarfile writes (pax format)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, content in members:
+            tar.addfile(info, io.BytesIO(content) if info.isreg() else None)
+    entries, diff_id, size = read_layer_tar(io.BytesIO(buffer.getvalue()))
+    return LayerRecord(index, "sha256:" + diff_id, size, instruction, normalized_digest(entries), entries)
+
+
+def member(
+    name: str, content: bytes = b"", *, kind: bytes = tarfile.REGTYPE, link: str = "", caps: bytes | None = None
+) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode, info.mtime = kind, link, 0o755, 1_600_000_000
+    info.size = len(content) if kind == tarfile.REGTYPE else 0
+    if caps is not None:
+        # tarfile writes a value that is not UTF-8 as raw bytes (hdrcharset=BINARY), as Docker does.
+        info.pax_headers = {"SCHILY.xattr.security.capability": caps.decode("utf-8", "surrogateescape")}
+    return info, content
+
+
+SETCAP = "RUN apt-get install -y iputils-ping && setcap cap_net_raw=ep /bin/ping"
+
+
+def test_a_file_that_gains_a_capability_is_drift_naming_the_attribute() -> None:
+    a = image(BASE, tar_layer(1, SETCAP, member("bin/ping", b"ping")))
+    b = image(BASE, tar_layer(1, SETCAP, member("bin/ping", b"ping", caps=CAP_NET_RAW)))
+
+    findings = compare_images(a, b, IgnoreRules.for_target())
+
+    assert [(f.kind, f.layer, f.subject, f.change, f.before) for f in findings] == [
+        ("file", 1, "/bin/ping", "xattrs", "none")
+    ]
+    assert findings[0].after.startswith("security.capability sha256:")
+    assert judge(findings) is Verdict.DRIFTED
+
+
+def test_a_changed_capability_value_is_drift_and_an_equal_one_reproducible() -> None:
+    raw = image(BASE, tar_layer(1, SETCAP, member("bin/ping", b"ping", caps=CAP_NET_RAW)))
+    admin = image(BASE, tar_layer(1, SETCAP, member("bin/ping", b"ping", caps=CAP_NET_ADMIN)))
+
+    (finding,) = compare_images(raw, admin, IgnoreRules.for_target())
+
+    assert (finding.change, finding.subject) == ("xattrs", "/bin/ping")
+    assert finding.before != finding.after and "security.capability" in finding.before
+    assert compare_images(raw, raw, IgnoreRules.for_target()) == []
+
+
+def test_a_baseline_stored_before_xattrs_and_devices_were_recorded_is_not_drift_by_itself() -> None:
+    current = tar_layer(
+        1, SETCAP, member("bin/ping", b"ping", caps=CAP_NET_RAW), member("dev/null", kind=tarfile.CHRTYPE)
+    )
+    # What a release before revision 0009 stored for the same layer: no xattrs, no device numbers, another digest.
+    stored = [replace(e, xattrs=None, device=None) for e in current.entries]
+    old_digest = normalized_digest([replace(e, xattrs="", device="") for e in stored])
+    baseline = LayerRecord(1, current.diff_id, current.size, SETCAP, old_digest, tuple(stored))
+    assert old_digest != current.normalized_digest
+
+    assert compare_images(image(BASE, baseline), image(BASE, current), IgnoreRules.for_target()) == []
+
+
+def test_device_numbers_are_compared() -> None:
+    def device(minor: int) -> LayerRecord:
+        info, _ = member("dev/tty0", kind=tarfile.CHRTYPE)
+        info.devmajor, info.devminor = 4, minor
+        return tar_layer(1, "RUN mknod", (info, b""))
+
+    (finding,) = compare_images(image(BASE, device(0)), image(BASE, device(1)), IgnoreRules.for_target())
+
+    assert (finding.subject, finding.change, finding.before, finding.after) == ("/dev/tty0", "device", "4:0", "4:1")
+
+
+def test_a_hard_linked_pair_in_either_tar_order_is_reproducible() -> None:
+    one = tar_layer(
+        1,
+        "RUN make",
+        member("usr/bin/perl", b"perl"),
+        member("usr/bin/perl5", kind=tarfile.LNKTYPE, link="usr/bin/perl"),
+    )
+    other = tar_layer(
+        1,
+        "RUN make",
+        member("usr/bin/perl5", b"perl"),
+        member("usr/bin/perl", kind=tarfile.LNKTYPE, link="usr/bin/perl5"),
+    )
+
+    assert one.normalized_digest == other.normalized_digest
+    assert compare_images(image(BASE, one), image(BASE, other), IgnoreRules.for_target()) == []
+
+
+def test_a_pair_stored_in_the_other_order_before_hard_links_were_canonical_is_reproducible() -> None:
+    current = tar_layer(
+        1,
+        "RUN make",
+        member("usr/bin/perl", b"perl"),
+        member("usr/bin/perl5", kind=tarfile.LNKTYPE, link="usr/bin/perl"),
+    )
+    # An earlier release kept the tar's order: "perl5" the file, "perl" the link (with the file's digest).
+    perl5 = replace(next(e for e in current.entries if e.path == "/usr/bin/perl"), path="/usr/bin/perl5")
+    perl = FileEntry("/usr/bin/perl", EntryType.HARDLINK, 0o755, 0, 0, 0, perl5.sha256, "/usr/bin/perl5")
+    stored = LayerRecord(1, "sha256:" + "9" * 64, 0, "RUN make", normalized_digest([perl, perl5]), (perl, perl5))
+
+    assert compare_images(image(BASE, stored), image(BASE, current), IgnoreRules.for_target()) == []
+
+
+def directory(path: str) -> FileEntry:
+    return FileEntry(path, EntryType.DIR, 0o755, 0, 0, 0, "", "")
+
+
+def opaque(path: str) -> FileEntry:
+    return FileEntry(path, EntryType.OPAQUE, 0, 0, 0, 0, "", "")
+
+
+def test_a_directory_replaced_in_a_layer_is_one_finding_not_a_duplicate_added_line() -> None:
+    before = image(BASE, layer(1, "RUN build", file("/data/a")))
+    after = image(BASE, layer(1, "RUN build", file("/data/a"), directory("/data"), opaque("/data")))
+
+    findings = compare_images(before, after, IgnoreRules.for_target())
+
+    assert [(f.subject, f.change, f.after) for f in findings] == [("/data", "replaced", "dir, opaque")]
+
+
+def test_a_directory_made_opaque_or_no_longer_opaque_says_so() -> None:
+    plain = image(BASE, layer(1, "RUN build", directory("/data")))
+    hidden = image(BASE, layer(1, "RUN build", directory("/data"), opaque("/data")))
+
+    (made,) = compare_images(plain, hidden, IgnoreRules.for_target())
+    (undone,) = compare_images(hidden, plain, IgnoreRules.for_target())
+
+    assert (made.subject, made.change) == ("/data", "made opaque")
+    assert (undone.subject, undone.change) == ("/data", "no longer opaque")
+    gone = compare_images(hidden, image(BASE, layer(1, "RUN build", file("/x"))), IgnoreRules.for_target())
+    assert [(f.subject, f.change, f.before) for f in gone] == [("/data", "removed", "dir, opaque"), ("/x", "added", "")]
+
+
+def test_a_learned_rule_is_the_path_itself_not_a_glob() -> None:
+    learned = IgnoreRule("/opt/cache[1]/stamp?", "differed between back-to-back builds 1 and 2", "learned")
+    star = IgnoreRule("/srv/*", "differed between back-to-back builds 1 and 2", "learned")
+
+    assert learned.matches("/opt/cache[1]/stamp?")
+    assert learned.matches("/opt/cache[1]/stamp?/inside")
+    assert not learned.matches("/opt/cache1/stamps")
+    assert not learned.matches("/opt/cache[1]/stamp?x")
+    assert star.matches("/srv/*") and not star.matches("/srv/index.html")
+    # A rule a person wrote stays a glob.
+    assert IgnoreRule("/srv/*", "the target's --ignore", "target").matches("/srv/index.html")

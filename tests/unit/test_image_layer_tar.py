@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -15,7 +16,8 @@ import pytest
 
 from drift.errors import ImageReadError
 from drift.image import read_layer_tar
-from drift.values import EntryType, FileEntry
+from drift.image.normalize import normalized_digest
+from drift.values import EntryType, FileEntry, xattr_names
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "images"
 
@@ -34,6 +36,8 @@ class Member:
     mtime: int = 1_600_000_000
     uname: str = "root"
     gname: str = "root"
+    device: tuple[int, int] = (0, 0)
+    pax: dict[str, str] | None = None  # extra pax records (xattrs)
 
 
 def make_tar(*members: Member, tar_format: int = tarfile.PAX_FORMAT) -> bytes:
@@ -47,6 +51,8 @@ def make_tar(*members: Member, tar_format: int = tarfile.PAX_FORMAT) -> bytes:
             info.uid, info.gid = member.uid, member.gid
             info.uname, info.gname = member.uname, member.gname
             info.mtime = member.mtime
+            info.devmajor, info.devminor = member.device
+            info.pax_headers = dict(member.pax or {})
             info.size = len(member.content) if member.content is not None else 0
             tar.addfile(info, io.BytesIO(member.content) if member.content is not None else None)
     return buffer.getvalue()
@@ -109,18 +115,40 @@ def test_whiteout_and_opaque_markers_name_what_they_hide() -> None:
 def test_hardlink_carries_target_and_its_content_digest() -> None:
     entries = read(
         make_tar(
-            Member("app/original", b"shared"),
-            Member("app/link", type=tarfile.LNKTYPE, linkname="app/original"),
+            Member("app/link", b"shared"),
+            Member("app/original", type=tarfile.LNKTYPE, linkname="app/link"),
             Member("app/dangling", type=tarfile.LNKTYPE, linkname="./lib/elsewhere"),
         )
     )
 
-    assert entries["hardlink:/app/link"] == FileEntry(
-        "/app/link", EntryType.HARDLINK, 0o644, 0, 0, 0, sha(b"shared"), "/app/original"
+    assert entries["hardlink:/app/original"] == FileEntry(
+        "/app/original", EntryType.HARDLINK, 0o644, 0, 0, 0, sha(b"shared"), "/app/link"
     )
     # A target from a lower layer is not in this stream: no digest to copy.
     assert entries["hardlink:/app/dangling"].link_target == "/lib/elsewhere"
     assert entries["hardlink:/app/dangling"].sha256 == ""
+
+
+@pytest.mark.parametrize("chained", [False, True])
+def test_a_hard_linked_group_reads_the_same_whichever_name_the_tar_lists_first(chained: bool) -> None:
+    names = ["usr/bin/perl", "usr/bin/perl5.36.0", "usr/bin/aaa-perl"]
+    layers = []
+    for order in (names, names[::-1], [names[1], names[0], names[2]]):
+        first, *rest = order
+        members = [Member(first, b"#!perl\n", mode=0o755, uid=3, gid=4)]
+        for number, name in enumerate(rest):
+            target = rest[number - 1] if chained and number else first  # GNU tar may name an earlier link
+            members.append(Member(name, type=tarfile.LNKTYPE, linkname=target, mode=0o755, uid=3, gid=4))
+        layers.append(read_layer_tar(io.BytesIO(make_tar(*members)))[0])
+
+    assert layers[0] == layers[1] == layers[2]
+    assert normalized_digest(layers[0]) == normalized_digest(layers[1]) == normalized_digest(layers[2])
+    file, *links = layers[0]
+    assert (file.path, file.type, file.size, file.sha256) == ("/usr/bin/aaa-perl", EntryType.FILE, 7, sha(b"#!perl\n"))
+    assert [(e.path, e.type, e.link_target, e.sha256, e.mode, e.uid) for e in links] == [
+        (path, EntryType.HARDLINK, "/usr/bin/aaa-perl", sha(b"#!perl\n"), 0o755, 3)
+        for path in ("/usr/bin/perl", "/usr/bin/perl5.36.0")
+    ]
 
 
 def test_symlink_target_is_kept_verbatim() -> None:
@@ -136,18 +164,74 @@ def test_symlink_target_is_kept_verbatim() -> None:
     assert entries["symlink:/app/rel"].size == 0 and entries["symlink:/app/rel"].sha256 == ""
 
 
-def test_special_files_have_no_size_or_digest() -> None:
+def test_special_files_have_no_size_or_digest_and_devices_their_numbers() -> None:
     entries = read(
         make_tar(
-            Member("dev/null", type=tarfile.CHRTYPE, mode=0o666),
-            Member("dev/sda", type=tarfile.BLKTYPE, mode=0o660),
+            Member("dev/null", type=tarfile.CHRTYPE, mode=0o666, device=(1, 3)),
+            Member("dev/sda", type=tarfile.BLKTYPE, mode=0o660, device=(8, 0)),
             Member("run/fifo", type=tarfile.FIFOTYPE, mode=0o600),
         )
     )
 
-    assert entries["char:/dev/null"] == FileEntry("/dev/null", EntryType.CHAR, 0o666, 0, 0, 0, "", "")
-    assert entries["block:/dev/sda"].type is EntryType.BLOCK
-    assert entries["fifo:/run/fifo"].mode == 0o600
+    assert entries["char:/dev/null"] == FileEntry(
+        "/dev/null", EntryType.CHAR, 0o666, 0, 0, 0, "", "", "", xattrs="", device="1:3"
+    )
+    assert (entries["block:/dev/sda"].type, entries["block:/dev/sda"].device) == (EntryType.BLOCK, "8:0")
+    assert (entries["fifo:/run/fifo"].mode, entries["fifo:/run/fifo"].device) == (0o600, "")
+
+
+def test_device_numbers_are_in_the_normalized_digest() -> None:
+    null = make_tar(Member("dev/null", type=tarfile.CHRTYPE, mode=0o666, device=(1, 3)))
+    zero = make_tar(Member("dev/null", type=tarfile.CHRTYPE, mode=0o666, device=(1, 5)))
+
+    assert normalized_digest(read(null).values()) != normalized_digest(read(zero).values())
+
+
+# security.capability for cap_net_raw=ep, as `setcap cap_net_raw=ep` writes it (VFS_CAP_REVISION_2).
+CAP_NET_RAW = bytes.fromhex("0100000200200000000000000000000000000000")
+
+
+def test_a_capability_is_an_xattr_of_the_file_and_changes_the_digest() -> None:
+    plain = make_tar(Member("bin/ping", b"ping", mode=0o755))
+    capable = make_tar(
+        Member("bin/ping", b"ping", mode=0o755, pax={"SCHILY.xattr.security.capability": CAP_NET_RAW.decode("latin-1")})
+    )
+
+    entry = read(capable)["file:/bin/ping"]
+
+    assert entry.xattrs == f"security.capability={sha(CAP_NET_RAW)}"
+    assert read(plain)["file:/bin/ping"].xattrs == ""
+    assert normalized_digest(read(plain).values()) != normalized_digest(read(capable).values())
+
+
+def test_libarchive_xattr_records_read_like_schily_ones() -> None:
+    # bsdtar writes both; alone, the LIBARCHIVE form (percent-encoded name, base64 value) says the same.
+    encoded = base64.b64encode(CAP_NET_RAW).decode().rstrip("=")
+    pax = {"LIBARCHIVE.xattr.security.capability": encoded, "LIBARCHIVE.xattr.user.a%3Db": "dg"}
+    entry = read(make_tar(Member("bin/ping", b"ping", pax=pax)))["file:/bin/ping"]
+
+    assert entry.xattrs == f"security.capability={sha(CAP_NET_RAW)};user.a%3Db={sha(b'v')}"
+    assert xattr_names(entry.xattrs or "") == {"security.capability": sha(CAP_NET_RAW), "user.a=b": sha(b"v")}
+
+
+def test_a_layer_without_xattrs_or_devices_keeps_the_digest_stored_before_they_were_recorded() -> None:
+    # The digest a release before revision 0009 computed, written out by hand: one line per entry.
+    data = make_tar(
+        Member("etc", type=tarfile.DIRTYPE, mode=0o755),
+        Member("etc/motd", b"hi\n"),
+        Member("etc/link", type=tarfile.SYMTYPE, linkname="motd"),
+        Member("run/fifo", type=tarfile.FIFOTYPE, mode=0o600),
+    )
+    fields = [
+        ("/etc", "dir", "755", "0", "0", "0", "", ""),
+        ("/etc/link", "symlink", "644", "0", "0", "0", "", "motd"),
+        ("/etc/motd", "file", "644", "0", "0", "3", sha(b"hi\n"), ""),
+        ("/run/fifo", "fifo", "600", "0", "0", "0", "", ""),
+    ]
+    lines = ["\0".join(entry) + "\n" for entry in fields]
+    before = "sha256:" + sha("".join(lines).encode())
+
+    assert normalized_digest(read(data).values()) == before
 
 
 def test_diff_id_and_size_cover_the_whole_uncompressed_stream() -> None:

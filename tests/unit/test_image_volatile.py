@@ -21,7 +21,7 @@ from drift.image.layer_tar import read_layer_tar
 from drift.image.normalize import normalized_digest
 from drift.storage import builds, images, targets
 from drift.storage.database import Database
-from drift.values import EntryType, FileEntry, ImageRecord, LayerRecord, TargetSpec, Verdict
+from drift.values import FileEntry, ImageRecord, LayerRecord, TargetSpec, Verdict
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "shadow" / "useradd-layer.tar.gz"
 INSTRUCTION = "RUN groupadd --gid 1001 app && useradd --uid 1001 --gid app --create-home --shell /bin/bash app"
@@ -97,7 +97,7 @@ def test_the_reader_records_the_digest_of_shadow_without_its_days() -> None:
     # No other file carries one, and the layer's normalized digest is the one an
     # earlier release computed and stored: it never saw normalized digests.
     assert [e.path for e in image.layers[1].entries if e.normalized_sha256] == ["/etc/shadow", "/etc/shadow-"]
-    earlier_release = [replace(e, link_target="") if e.type is EntryType.FILE else e for e in image.layers[1].entries]
+    earlier_release = [replace(e, normalized_sha256="") for e in image.layers[1].entries]
     assert normalized_digest(earlier_release) == image.layers[1].normalized_digest
 
 
@@ -165,9 +165,7 @@ def test_a_baseline_an_earlier_release_stored_keeps_its_verdicts() -> None:
             BASE,
             replace(
                 earlier.layers[1],
-                entries=tuple(
-                    replace(e, link_target="") if e.type is EntryType.FILE else e for e in earlier.layers[1].entries
-                ),
+                entries=tuple(replace(e, normalized_sha256="") for e in earlier.layers[1].entries),
             ),
         ),
     )

@@ -108,3 +108,50 @@ def test_spdx_sbom_lists_every_package_with_its_purl() -> None:
     [curl] = [p for p in document["packages"] if p["name"] == "curl"]
     assert curl["versionInfo"] == "7.88.1-10+deb12u8"
     assert curl["externalRefs"][0]["referenceLocator"] == packages[0].purl
+
+
+def python_pkg(name: str, version: str, site: str = "/usr/local/lib/python3.11/site-packages") -> Package:
+    dist = name.replace("-", "_")
+    return Package(
+        "pypi",
+        name,
+        version,
+        "",
+        f"pkg:pypi/{name.lower()}@{version}",
+        f"{site}/{dist}-{version}.dist-info/METADATA",
+        1,
+    )
+
+
+def test_a_respelled_python_distribution_is_the_same_package_under_its_new_name() -> None:
+    before = [python_pkg("typing_extensions", "4.12.2"), python_pkg("Django", "5.0")]
+    respelled = [python_pkg("typing-extensions", "4.12.2"), python_pkg("django", "5.0")]
+    assert list(compare_packages(before, respelled, LAYERS, LAYERS)) == []
+
+    upgraded = [python_pkg("typing-extensions", "4.13.0"), python_pkg("django", "5.0")]
+    (finding,) = compare_packages(before, upgraded, LAYERS, LAYERS)
+    assert (finding.subject, finding.change, finding.before, finding.after) == (
+        "typing-extensions",
+        "upgraded",
+        "4.12.2",
+        "4.13.0",
+    )
+
+
+def test_npm_names_match_case_insensitively_and_deb_names_per_architecture() -> None:
+    def npm(name: str) -> Package:
+        return Package("npm", name, "1.0.0", "", f"pkg:npm/{name}@1.0.0", f"/app/node_modules/{name}/package.json", 1)
+
+    assert (
+        list(
+            compare_packages(
+                [npm("JSONStream"), npm("@Types/node")], [npm("jsonstream"), npm("@types/node")], LAYERS, LAYERS
+            )
+        )
+        == []
+    )
+    amd64 = pkg("libc6", "2.36-9", 0)
+    i386 = Package("deb", "libc6", "2.36-9", "i386", "pkg:deb/debian/libc6@2.36-9?arch=i386", "/var/lib/dpkg/status", 0)
+    assert [(f.subject, f.change) for f in compare_packages([amd64], [amd64, i386], LAYERS, LAYERS)] == [
+        ("libc6", "added")
+    ]

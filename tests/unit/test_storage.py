@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from drift.errors import UsageError
 from drift.storage import builds, history, images, leases, targets
-from drift.storage.database import Database
+from drift.storage.database import Database, _alembic_config
 from drift.storage.models import Base
 from drift.values import EntryType, FileEntry, ImageRecord, LayerRecord, TargetSpec, Verdict
 
@@ -110,3 +112,81 @@ def test_history_moves_from_sqlite_to_postgresql(tmp_path: Path, postgres_url: s
         assert builds.start_build(session, "t", "fp", "a" * 40) == 4
     with pytest.raises(UsageError, match="already holds drift data"):
         copy_history(source, destination)
+
+
+def test_revision_0009_moves_normalized_digests_out_of_link_target_and_leaves_the_new_columns_unrecorded(
+    database_url: str,
+) -> None:
+    db = Database(database_url, upgrade=False)
+    command.upgrade(_alembic_config(db.engine), "0008")
+    normalized = "ab" * 32
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO layer_contents (id, normalized_digest, file_count, content_size) VALUES (1, 'd', 3, 9)")
+        )
+        for number, (path, kind, link) in enumerate(
+            [
+                ("/etc/shadow", "file", "normalized-sha256:" + normalized),
+                ("/etc/passwd", "file", ""),
+                ("/bin/sh", "symlink", "busybox"),
+            ]
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO layer_files (id, content_id, path, type, mode, uid, gid, size, sha256, link_target) "
+                    "VALUES (:id, 1, :path, :type, 420, 0, 0, 3, '', :link)"
+                ),
+                {"id": number + 1, "path": path, "type": kind, "link": link},
+            )
+    assert db.upgrade() is True
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT path, link_target, normalized_sha256, xattrs, device FROM layer_files ORDER BY id")
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        ("/etc/shadow", "", normalized, None, None),
+        ("/etc/passwd", "", None, None, None),
+        ("/bin/sh", "busybox", None, None, None),
+    ]
+
+
+def test_xattrs_devices_and_normalized_digests_are_stored_and_read_back(database_url: str) -> None:
+    db = Database(database_url)
+    entries = (
+        FileEntry("/bin/ping", EntryType.FILE, 0o755, 0, 0, 4, "a" * 64, "", xattrs="security.capability=" + "c" * 64),
+        FileEntry("/dev/null", EntryType.CHAR, 0o666, 0, 0, 0, "", "", device="1:3"),
+        FileEntry("/etc/shadow", EntryType.FILE, 0o640, 0, 42, 9, "b" * 64, "", normalized_sha256="d" * 64),
+    )
+    layer = LayerRecord(0, "sha256:" + "1" * 64, 2048, "RUN setcap", "sha256:" + "e" * 64, entries)
+    with db.session() as session:
+        targets.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
+        build = builds.start_build(session, "t", "fp", "a" * 40)
+        image = ImageRecord("sha256:" + "2" * 64, (layer,), {}, "sha256:" + "3" * 64)
+        builds.finish_build(session, build, status="succeeded", verdict=Verdict.BASELINE, image=image)
+    with db.session() as session:
+        assert images.load_image(session, build).layers[0].entries == entries
+
+
+def test_a_manifest_stored_before_0009_is_marked_recorded_once_a_layer_with_its_digest_is_read(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    entry = FileEntry("/bin/ping", EntryType.FILE, 0o755, 0, 0, 4, "a" * 64, "")
+    layer = LayerRecord(0, "sha256:" + "1" * 64, 2048, "RUN make", "sha256:" + "e" * 64, (entry,))
+
+    def store(entries: tuple[FileEntry, ...]) -> int:
+        with db.session() as session:
+            build = builds.start_build(session, "t", "fp", "a" * 40)
+            image = ImageRecord("sha256:" + "2" * 64, (replace(layer, entries=entries),), {}, "sha256:" + "3" * 64)
+            builds.finish_build(session, build, status="succeeded", verdict=Verdict.REPRODUCIBLE, image=image)
+            return build
+
+    with db.session() as session:
+        targets.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
+    old = store((replace(entry, xattrs=None, device=None),))  # what revision 0009 leaves of an older row
+    with db.session() as session:
+        assert images.load_image(session, old).layers[0].entries[0].xattrs is None
+    store((entry,))  # the same digest, read by this release: no xattrs, no devices
+    with db.session() as session:
+        (read_back,) = images.load_image(session, old).layers[0].entries
+    assert (read_back.xattrs, read_back.device) == ("", "")

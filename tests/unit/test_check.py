@@ -18,7 +18,7 @@ from drift import check as check_module
 from drift.build.pool import EnginePool, EngineSpec
 from drift.check import BuildContext, SilentProgress, check_target, exit_code
 from drift.errors import EngineError
-from drift.report.markdown import build_markdown
+from drift.report.build_markdown import build_markdown
 from drift.report.table import render_outcome
 from drift.run import RunOptions, run
 from drift.source import RepositoryCache

@@ -1,4 +1,4 @@
-"""drift.dockerfile.risks: every unpinned external input, on a corpus of real-world style Dockerfiles.
+"""drift.dockerfile.rules (find_risks): every unpinned external input, on a corpus of real-world style Dockerfiles.
 
 tests/fixtures/dockerfiles/corpus/README.md says where the corpus comes from;
 each NAME.Dockerfile's risks are listed in NAME.expected as `ID LINE SUBJECT`.

@@ -17,8 +17,11 @@ import pytest
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
 
-def images_of(target: str) -> list[str]:
-    return [i["Id"] for i in docker.APIClient(version="auto").images(filters={"label": f"drift.target={target}"})]
+def images_of(drift, target: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """The images this test's drift keeps for a target (other drifts may share the engine)."""
+    [(installation,)] = drift.rows("select id from installation")
+    labels = [f"drift.target={target}", f"drift.installation={installation}"]
+    return [i["Id"] for i in docker.APIClient(version="auto").images(filters={"label": labels})]
 
 
 def spawn(drift, *args: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
@@ -46,7 +49,7 @@ def test_two_due_runs_at_once_build_each_target_exactly_once(drift, make_repo) -
     builds = drift.rows("select t.name, count(*) from builds b join targets t on t.id = b.target_id group by t.name")
     assert sorted(builds) == [(name, 1) for name in names]
     for name in names:
-        assert len(images_of(name)) == 1
+        assert len(images_of(drift, name)) == 1
     # And the slot is done: a third run has nothing to do.
     again = drift("run", "--due")
     assert again.code == 0 and drift.rows("select count(*) from builds") == [(3,)]
@@ -105,7 +108,7 @@ def test_keep_images_and_gc_keep_what_matters(drift, make_repo) -> None:
     drift.track("ten", repo)
     for _ in range(10):
         assert drift("run", "ten", "--keep-images", "1", "--min-free", "0").code == 0
-    assert len(images_of("ten")) == 1
+    assert len(images_of(drift, "ten")) == 1
     assert [b for (b,) in drift.rows("select verdict from builds order by id")] == ["baseline"] + ["reproducible"] * 9
 
     with sqlite3.connect(drift.db_path) as connection:

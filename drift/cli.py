@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -869,9 +870,33 @@ def _printable_or_none(build: BuildSummary | None) -> BuildSummary | None:
     return printable_build(build) if build is not None else None
 
 
+class _OneLineLog(logging.Formatter):
+    """drift's own log records on stderr: one escaped line each; the traceback only with --verbose."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"drift: {record.levelname.lower()}: {printable(' '.join(record.getMessage().split()))}"
+        if self.verbose and record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineLog(verbose))
+    logger = logging.getLogger("drift")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+
+
 def main() -> None:
     """Console entry point: one line and exit code 2 for every error drift can name."""
     verbose = "--verbose" in sys.argv or "-v" in sys.argv
+    _configure_logging(verbose)
     for stream in (sys.stdout, sys.stderr):
         # A last guard: an undecodable byte that reaches a write is shown escaped, never a crash.
         reconfigure = getattr(stream, "reconfigure", None)

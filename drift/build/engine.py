@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import socket
 import tarfile
 import tempfile
 import threading
@@ -312,15 +313,26 @@ class DockerEngine:
         finally:
             context.close()
         # BuildKit runs its steps outside the engine's containers: closing the request is what cancels it.
-        watchdog = _Watchdog(self, spec.timeout_s, stop, on_fire=response.close)
+        watchdog = _Watchdog(self, spec.timeout_s, stop, on_fire=lambda: self._hang_up(response))
         try:
             return self._follow(stream, tag, on_log, None, watchdog, BuildkitProgress(LOG_TAIL_LINES))
-        except (RequestException, HTTPError, HTTPException, OSError, ValueError):
+        except (RequestException, HTTPError, HTTPException, OSError, ValueError, AttributeError):
+            # A stream hung up by the watchdog ends with whatever error the transport meets.
             if watchdog.fired is None:
                 raise
             return self._follow(iter(()), tag, on_log, None, watchdog, None)
         finally:
             watchdog.cancel()
+
+    def _hang_up(self, response: Any) -> None:
+        """End a streamed request from another thread: shut its socket down, which wakes the reader and makes
+        the engine cancel the build (closing the response alone leaves a blocked read blocked)."""
+        with contextlib.suppress(*ENGINE_ERRORS, AttributeError):
+            raw = self.api._get_raw_response_socket(response)
+            sock = getattr(raw, "_sock", raw)
+            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(*ENGINE_ERRORS, AttributeError):
+            response.close()
 
     def _follow(
         self,

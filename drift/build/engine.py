@@ -3,31 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
-import re
 import socket
-import tarfile
-import tempfile
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from http.client import HTTPException
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import docker
 from docker.api.build import process_dockerfile
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-from docker.utils.build import exclude_paths
 from requests.exceptions import RequestException
 from urllib3.exceptions import HTTPError
 
 from drift.build.buildkit import TRACE_ID, BuildkitProgress
+from drift.build.context import context_archive
 from drift.build.interface import BuildFailed, BuildInterrupted, BuiltImage, LogSink
+from drift.build.messages import BUILT, INTERMEDIATE, RUNNING_IN, STEP, is_from, registry_outage
+from drift.build.watchdog import Watchdog
 from drift.dockerfile.model import Dockerfile
 from drift.errors import EngineError
 from drift.targets import check_pull
@@ -36,11 +33,6 @@ from drift.values import BaseImage, BuilderInfo, TargetSpec
 LOG_TAIL_LINES = 40
 DEFAULT_BUILD_TIMEOUT_S = 3600
 
-# Legacy builder output: "Step 3/7 : RUN wget ..." and " ---> 1a2b3c4d5e6f".
-_STEP = re.compile(r"^Step \d+/\d+ : (?P<instruction>.*)$")
-_INTERMEDIATE = re.compile(r"^ ---> (?P<id>[0-9a-f]{12,64})$")
-_BUILT = re.compile(r"^Successfully built (?P<id>[0-9a-f]{12,64})$")
-_RUNNING_IN = re.compile(r"^ ---> Running in (?P<id>[0-9a-f]{12,64})$")
 
 # What talking to an engine can raise: docker-py's errors, and the transport's
 # when the engine goes away mid-request.
@@ -243,7 +235,7 @@ class DockerEngine:
                 labels=dict(labels),
                 decode=True,
             )
-            watchdog = _Watchdog(self, spec.timeout_s, stop)
+            watchdog = Watchdog(self, spec.timeout_s, stop)
             try:
                 return self._follow(stream, tag, on_log, on_object, watchdog)
             finally:
@@ -284,7 +276,7 @@ class DockerEngine:
             str(dockerfile.relative_to(context_dir)) if dockerfile.is_relative_to(context_dir) else str(dockerfile),
             str(context_dir),
         )
-        context = _context_archive(context_dir, name, extra)
+        context = context_archive(context_dir, name, extra)
         params: dict[str, str] = {
             "version": "2",
             "t": tag,
@@ -313,7 +305,7 @@ class DockerEngine:
         finally:
             context.close()
         # BuildKit runs its steps outside the engine's containers: closing the request is what cancels it.
-        watchdog = _Watchdog(self, spec.timeout_s, stop, on_fire=lambda: self._hang_up(response))
+        watchdog = Watchdog(self, spec.timeout_s, stop, on_fire=lambda: self._hang_up(response))
         try:
             return self._follow(stream, tag, on_log, None, watchdog, BuildkitProgress(LOG_TAIL_LINES))
         except (RequestException, HTTPError, HTTPException, OSError, ValueError, AttributeError):
@@ -340,7 +332,7 @@ class DockerEngine:
         tag: str,
         on_log: LogSink | None,
         on_object: LogSink | None,
-        watchdog: _Watchdog,
+        watchdog: Watchdog,
         buildkit: BuildkitProgress | None = None,
     ) -> BuiltImage:
         tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
@@ -386,20 +378,20 @@ class DockerEngine:
                 tail.append(line)
                 if on_log:
                     on_log(line)
-                if match := _STEP.match(line):
+                if match := STEP.match(line):
                     step = match["instruction"]
-                elif match := _RUNNING_IN.match(line):
+                elif match := RUNNING_IN.match(line):
                     watchdog.container = match["id"]
                     if on_object:
                         on_object(f"container:{match['id']}")
-                elif (match := _INTERMEDIATE.match(line)) and not _is_from(step):
+                elif (match := INTERMEDIATE.match(line)) and not is_from(step):
                     # After a FROM step the id is the base image's (someone else's): never ours to remove.
                     last_intermediate = match["id"]
                     intermediates.append(match["id"])
                     watchdog.container = None
                     if on_object:
                         on_object(f"image:{match['id']}")
-                elif (match := _BUILT.match(line)) and image_id is None:
+                elif (match := BUILT.match(line)) and image_id is None:
                     image_id = match["id"]
         if watchdog.fired == "stop":
             self._remove_quietly(last_intermediate)
@@ -493,30 +485,6 @@ class DockerEngine:
         return stats.f_bavail * stats.f_frsize
 
 
-# What a failed pull from an unreachable or overloaded registry says (Go's net errors, HTTP 5xx and 429).
-_REGISTRY_OUTAGE = re.compile(
-    r"dial tcp|connection refused|no such host|i/o timeout|TLS handshake timeout|server misbehaving"
-    r"|network is unreachable|connection reset|toomanyrequests|429 Too Many Requests"
-    r"|unexpected status(?: code)?:? 5\d\d|received unexpected HTTP status: 5\d\d"
-    r"|50[234] (?:Bad Gateway|Service Unavailable|Gateway Timeout)",
-    re.IGNORECASE,
-)
-
-
-def registry_outage(error: str, step: str | None) -> bool:
-    """Whether a build failed because a registry was away while resolving a base image (not the source's fault).
-
-    Only failures outside the Dockerfile's own commands count: a FROM step, or
-    BuildKit's resolution of an image before any step ran. A registry that
-    answers "manifest unknown" (the tag is gone) is a real break, not an outage.
-    """
-    if step is not None and not _is_from(step):
-        return False
-    if "manifest unknown" in error or "not found" in error.lower():
-        return False
-    return _REGISTRY_OUTAGE.search(error) is not None
-
-
 def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
     parts = version.split(".")
     try:
@@ -525,104 +493,9 @@ def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
         return False
 
 
-def _context_archive(context_dir: Path, dockerfile: str, outside_dockerfile: str | None) -> IO[bytes]:
-    """The build context as a tar in a temporary file, as docker-py makes it, but in GNU format.
-
-    The engine tells an uploaded context from an uploaded Dockerfile by the
-    first tar header in the body: a pax header first (Python's default
-    format) makes it read the whole tar as a Dockerfile. The files and the
-    .dockerignore handling are docker-py's (`exclude_paths`); names that fit a
-    plain header come first.
-    """
-    root = str(context_dir)
-    files = exclude_paths(root, _dockerignore(context_dir) or [], dockerfile=dockerfile)
-    # Returned open: the build request streams it, then closes it.
-    archive = tempfile.TemporaryFile()  # noqa: SIM115
-    with tarfile.open(fileobj=archive, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for path in sorted(files, key=lambda name: (len(name.encode()) >= 100, name)):
-            if outside_dockerfile is not None and path in (dockerfile, ".dockerignore"):
-                continue
-            info = tar.gettarinfo(os.path.join(root, path), arcname=path)
-            if info is None:
-                continue  # a socket
-            info.mtime = int(info.mtime)
-            if info.isfile():
-                with open(os.path.join(root, path), "rb") as content:
-                    tar.addfile(info, content)
-            else:
-                tar.addfile(info)
-        if outside_dockerfile is not None:
-            # A Dockerfile outside the context travels inside it, hidden from COPY by .dockerignore, as docker-py does.
-            ignore = "\n".join([*(_dockerignore(context_dir) or [".dockerignore"]), dockerfile]).encode()
-            for name, data in ((".dockerignore", ignore), (dockerfile, outside_dockerfile.encode())):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    archive.seek(0)
-    return archive
-
-
-def _dockerignore(context_dir: Path) -> list[str] | None:
-    """The context's .dockerignore patterns, read as docker-py's build reads them."""
-    path = context_dir / ".dockerignore"
-    if not path.is_file():
-        return None
-    lines = path.read_text(errors="replace").splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
-
-
-def _is_from(step: str | None) -> bool:
-    words = (step or "").split(maxsplit=1)
-    return bool(words) and words[0].upper() == "FROM"
-
-
 def _from_lines(dockerfile: Dockerfile) -> list[tuple[int, str | None, str | None]]:
     """Per stage: (index, name, external image or None for `scratch` and earlier stages)."""
     return [
         (stage.index, stage.name, None if stage.base_stage is not None or stage.is_scratch else stage.base_resolved)
         for stage in dockerfile.stages
     ]
-
-
-class _Watchdog:
-    """Stops a build past its deadline, or when drift is asked to stop: kills the step's container,
-    which makes the engine end the build at once."""
-
-    def __init__(
-        self,
-        engine: DockerEngine,
-        timeout_s: int,
-        stop: threading.Event | None,
-        on_fire: Callable[[], None] | None = None,
-    ) -> None:
-        self.engine = engine
-        self.on_fire = on_fire
-        self.timeout_s = timeout_s
-        self.stop = stop
-        self.container: str | None = None
-        self.fired: str | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="drift-build-watchdog", daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        deadline = time.monotonic() + self.timeout_s
-        while not self._done.wait(0.2):
-            if self.stop is not None and self.stop.is_set():
-                self._fire("stop")
-                return
-            if time.monotonic() >= deadline:
-                self._fire("timeout")
-                return
-
-    def _fire(self, reason: str) -> None:
-        self.fired = reason
-        if self.on_fire is not None:
-            with contextlib.suppress(*ENGINE_ERRORS):
-                self.on_fire()
-        container = self.container
-        if container is not None:
-            self.engine.kill_container(container)
-
-    def cancel(self) -> None:
-        self._done.set()

@@ -25,6 +25,7 @@ from drift.build.context import context_archive
 from drift.build.interface import BuildFailed, BuildInterrupted, BuiltImage, LogSink
 from drift.build.messages import BUILT, INTERMEDIATE, RUNNING_IN, STEP, is_from, registry_outage
 from drift.build.watchdog import Watchdog
+from drift.dockerfile.features import stage_bases
 from drift.dockerfile.model import Dockerfile
 from drift.errors import EngineError
 from drift.targets import check_pull
@@ -98,7 +99,7 @@ class DockerEngine:
     def base_images(self, dockerfile: Dockerfile) -> list[str]:
         """The external images the Dockerfile's FROM lines name, ARGs substituted, once each."""
         images: list[str] = []
-        for _stage, _name, image in _from_lines(dockerfile):
+        for _stage, _name, image in stage_bases(dockerfile):
             if image is not None and image not in images:
                 images.append(image)
         return images
@@ -109,7 +110,7 @@ class DockerEngine:
         Called right after the build, so the images inspected are the ones the
         build used (a pull policy of `always` may just have moved a tag).
         """
-        stages = _from_lines(dockerfile)
+        stages = stage_bases(dockerfile)
         resolved: list[BaseImage] = []
         by_name: dict[str, int] = {}
         stage_base: dict[int, BaseImage | int | None] = {}
@@ -491,11 +492,3 @@ def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:
         return (int(parts[0]), int(parts[1])) >= wanted
     except (IndexError, ValueError):
         return False
-
-
-def _from_lines(dockerfile: Dockerfile) -> list[tuple[int, str | None, str | None]]:
-    """Per stage: (index, name, external image or None for `scratch` and earlier stages)."""
-    return [
-        (stage.index, stage.name, None if stage.base_stage is not None or stage.is_scratch else stage.base_resolved)
-        for stage in dockerfile.stages
-    ]

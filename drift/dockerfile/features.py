@@ -64,3 +64,12 @@ def _instruction_needs(instruction: Instruction) -> list[str]:
         if any(name == flag for name, _value in instruction.flag_items):
             found.append(f"line {instruction.line}: {instruction.keyword} --{flag} needs BuildKit")
     return found
+
+
+def stage_bases(dockerfile: Dockerfile) -> list[tuple[int, str | None, str | None]]:
+    """Per stage: (index, name, the external image it starts from, or None for `scratch` and earlier stages)."""
+    return [
+        (stage.index, stage.name, None if stage.base_stage is not None or stage.is_scratch else stage.base_resolved)
+        for stage in dockerfile.stages
+    ]
+

@@ -90,6 +90,11 @@ class Annotations(StrEnum):
     github = "github"
 
 
+class Switch(StrEnum):
+    on = "on"
+    off = "off"
+
+
 class FailOn(StrEnum):
     drifted = "drifted"
     noisy = "noisy"
@@ -183,6 +188,9 @@ def track_command(
     builder: Annotated[
         BuilderChoice, typer.Option("--builder", help="auto: BuildKit where the engine has it; or buildkit, legacy.")
     ] = BuilderChoice.auto,
+    ledger: Annotated[
+        Switch, typer.Option("--ledger", help="Record what the build fetches through drift's proxy (on by default).")
+    ] = Switch.on,
 ) -> None:
     """Track a repository at a pinned commit (re-tracking updates it; a new commit starts a new baseline)."""
     settings = _settings(ctx)
@@ -204,6 +212,7 @@ def track_command(
         timeout_s=parse_duration(timeout, "--timeout"),
         alerts=alert or [],
         builder=builder.value,
+        ledger=ledger is Switch.on,
     )
     if created:
         out.print(f"tracking {spec.name} at {spec.commit[:12]} ({printable_spec(spec).repo})")
@@ -241,6 +250,7 @@ def _spec_document(spec: TargetSpec) -> dict[str, Any]:
         "timeout_s": spec.timeout_s,
         "alerts": list(spec.alerts),
         "builder": spec.builder,
+        "ledger": spec.ledger,
     }
 
 

@@ -115,9 +115,11 @@ def load_fetches(session: Session, fetch_set_id: int | None) -> tuple[RecordedFe
     )
 
 
-def build_fetches(session: Session, build_id: int) -> tuple[RecordedFetch, ...]:
-    """What a build fetched through drift's proxy (nothing when its ledger was off)."""
-    return load_fetches(session, session.get_one(BuildRow, build_id).fetch_set_id)
+def build_ledger(session: Session, build_id: int) -> tuple[str | None, tuple[RecordedFetch, ...]]:
+    """Whether a build's ledger was on ("on", "off", "off: <why>", None before drift had one), and what it
+    fetched through drift's proxy."""
+    build = session.get_one(BuildRow, build_id)
+    return build.ledger, load_fetches(session, build.fetch_set_id)
 
 
 def delete_unused_fetch_sets(session: Session) -> int:

@@ -36,7 +36,7 @@ from drift.config_sync import SyncResult, sync_config
 from drift.errors import DriftError, UsageError
 from drift.pins import suggested_pins as pins_for_build
 from drift.report import markdown, sbom, table
-from drift.report.document import build_document, finding_document, report_document
+from drift.report.document import build_document, fetch_document, finding_document, report_document
 from drift.report.html import report_html
 from drift.report.junit import junit_xml
 from drift.report.printable import printable, printable_block, printable_build, printable_finding, printable_spec
@@ -651,7 +651,14 @@ def show_command(
     risks = [{key: printable(value) if isinstance(value, str) else value for key, value in r.items()} for r in risks]
     pins = pins_for_build(db, build) if suggest_pins else None
     if format is DetailFormat.json:
-        document = {"schema": 1, **build_document(summary), "risks": risks, "layers": layers}
+        document = {
+            "schema": 1,
+            **build_document(summary),
+            "risks": risks,
+            "layers": layers,
+            "ledger": summary.ledger,
+            "fetches": [fetch_document(f) for f in summary.fetches],
+        }
         if pins is not None:
             document["suggested_pins"] = [
                 {
@@ -702,6 +709,7 @@ def show_command(
                 highlight=False,
                 markup=False,
             )
+    table.render_external_inputs(out, summary)
     for layer in layers:
         out.print(
             f"  layer {layer['index']}: {layer['normalized_digest'][:19]}  {layer['files']:>6} files  "

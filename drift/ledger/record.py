@@ -35,13 +35,16 @@ def match_instruction(step: str, instructions: Sequence[Instruction]) -> Instruc
     """The instruction a step's text names: the same words, else the one whose command the text holds."""
     keyword, _, rest = _words(step).partition(" ")
     same_keyword = [i for i in instructions if i.keyword == keyword.upper()]
+    # The legacy builder names a step as written, BuildKit with its build args substituted.
     for instruction in same_keyword:
-        if _words(instruction.summary.partition(" ")[2]) == rest or _words(instruction.value) == rest:
+        written = (instruction.summary.partition(" ")[2], instruction.value, instruction.expanded)
+        if rest in {_words(text) for text in written}:
             return instruction
     for instruction in same_keyword:
-        value = _words(instruction.value)
-        if value and (value in rest or rest in value):
-            return instruction
+        for text in (instruction.value, instruction.expanded):
+            value = _words(text)
+            if value and (value in rest or rest in value):
+                return instruction
     return None
 
 

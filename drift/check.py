@@ -215,8 +215,15 @@ def check_target(
         engine.remove_older_images(spec.name, installation_id, keep=context.keep_images)
         progress.step(spec.name, "comparing")
         recorded = _Recorded(
-            build_id, fingerprint, dockerfile_text, image, tuple(bases), inherited, builder,
-            ledger.state, tuple(ledger.fetches()),
+            build_id,
+            fingerprint,
+            dockerfile_text,
+            image,
+            tuple(bases),
+            inherited,
+            builder,
+            ledger.state,
+            tuple(ledger.fetches()),
         )
         return _judge_and_record(db, spec, recorded, learn_from)
     except BuildFailed as failure:
@@ -269,6 +276,7 @@ def check_target(
             builds.finish_build(session, build_id, status="error", verdict=Verdict.ERROR, builder=builder, error=reason)
         return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), reason)
 
+
 @dataclass(frozen=True, slots=True)
 class _Recorded:
     """What a finished build left to judge: its row, its image, what it was built from and by."""
@@ -296,9 +304,7 @@ def _judge_and_record(db: Database, spec: TargetSpec, recorded: _Recorded, learn
         layer_by_line=source.instruction_layers,
         risks=source.risks,
     )
-    output = BuildOutput(
-        image=image, base_images=recorded.bases, base_layer_count=recorded.inherited, builder=builder
-    )
+    output = BuildOutput(image=image, base_images=recorded.bases, base_layer_count=recorded.inherited, builder=builder)
     learned: list[str] = []
     with db.session() as session:
         if learn_from is not None:

@@ -48,9 +48,7 @@ def _known_values(
             if key.startswith(finding.risk + ":") and subject.startswith(("http://", "https://")) and digest:
                 url_digests.setdefault(subject, digest)
     add_checksum = build.builder is None or build.builder.builder == "buildkit"
-    return KnownValues(
-        base_digests=base_digests, url_digests=url_digests, packages=packages, add_checksum=add_checksum
-    )
+    return KnownValues(base_digests=base_digests, url_digests=url_digests, packages=packages, add_checksum=add_checksum)
 
 
 def suggested_pins(db: Database, build_id: int) -> SuggestedPins:

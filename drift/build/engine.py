@@ -229,8 +229,15 @@ class DockerEngine:
         try:
             if builder == "buildkit":
                 return self._build_with_buildkit(
-                    spec, context_dir, dockerfile, tag=tag, labels=labels, on_log=on_log, stop=stop,
-                    build_args=build_args, on_step=on_step,
+                    spec,
+                    context_dir,
+                    dockerfile,
+                    tag=tag,
+                    labels=labels,
+                    on_log=on_log,
+                    stop=stop,
+                    build_args=build_args,
+                    on_step=on_step,
                 )
             stream: Iterator[dict[str, Any]] = self.api.build(
                 path=str(context_dir),
@@ -323,9 +330,7 @@ class DockerEngine:
         # BuildKit runs its steps outside the engine's containers: closing the request is what cancels it.
         watchdog = _Watchdog(self, spec.timeout_s, stop, on_fire=response.close)
         try:
-            return self._follow(
-                stream, tag, on_log, None, watchdog, BuildkitProgress(LOG_TAIL_LINES), on_step=on_step
-            )
+            return self._follow(stream, tag, on_log, None, watchdog, BuildkitProgress(LOG_TAIL_LINES), on_step=on_step)
         except (RequestException, HTTPError, HTTPException, OSError, ValueError):
             if watchdog.fired is None:
                 raise

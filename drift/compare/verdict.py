@@ -11,10 +11,7 @@ from drift.values import Finding, Verdict
 def is_informational(finding: Finding) -> bool:
     """Findings that explain but do not change the output: a new engine version, a tag re-pointed at equal
     content, a fetch (the network served something else: only the output says whether it reached the image)."""
-    return (
-        finding.kind in ("builder", "fetch")
-        or (finding.kind == "base-image" and finding.change == "retagged")
-    )
+    return finding.kind in ("builder", "fetch") or (finding.kind == "base-image" and finding.change == "retagged")
 
 
 def judge(findings: Sequence[Finding]) -> Verdict:

@@ -33,7 +33,7 @@ def _sort_key(fetch: RecordedFetch) -> tuple[str, str, str, int, str, int, int, 
 
 
 def fetch_set_digest(fetches: Sequence[RecordedFetch]) -> str:
-    """"sha256:<hex>" over the sorted rows: equal for equal ledgers whatever order the requests ended in."""
+    """ "sha256:<hex>" over the sorted rows: equal for equal ledgers whatever order the requests ended in."""
     material = "\n".join(
         "\0".join(
             (

@@ -226,3 +226,19 @@ def test_a_remote_engine_builds_without_the_proxy_and_the_build_says_why(tmp_pat
     assert build.ledger == (
         "off: the engine at tcp://builder-1:2376 is not on this machine, so its builds cannot reach drift's proxy"
     )
+
+
+def test_drift_toml_turns_the_ledger_off_per_target_or_by_default(tmp_path: Path) -> None:
+    from drift.config import load_config
+    from drift.errors import UsageError
+
+    config = tmp_path / "drift.toml"
+    config.write_text(
+        "[defaults]\nledger = false\n\n"
+        '[[target]]\nname = "a"\nrepo = "."\ncommit = "main"\n\n'
+        '[[target]]\nname = "b"\nrepo = "."\ncommit = "main"\nledger = true\n'
+    )
+    assert [(t.name, t.ledger) for t in load_config(config).targets] == [("a", False), ("b", True)]
+    config.write_text('[[target]]\nname = "a"\nrepo = "."\ncommit = "main"\nledger = "no"\n')
+    with pytest.raises(UsageError, match="ledger"):
+        load_config(config)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from drift.dockerfile import KnownValues, Pin, parse_dockerfile, pins_diff, suggest_pins
 from drift.errors import UsageError
-from drift.storage import history, images, targets
+from drift.storage import fetches, history, images, targets
 from drift.storage.database import Database
-from drift.values import BuildOutput, BuildSummary
+from drift.values import BuildOutput, BuildSummary, RecordedFetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,9 +22,15 @@ class SuggestedPins:
     diff: str
 
 
-def _known_values(build: BuildSummary, good: BuildOutput, risks: list[dict[str, object]]) -> KnownValues:
+def _known_values(
+    build: BuildSummary, good: BuildOutput, risks: list[dict[str, object]], good_fetches: Sequence[RecordedFetch] = ()
+) -> KnownValues:
     base_digests = {base.reference: base.repo_digest for base in good.base_images if base.repo_digest}
     packages = {(p.ecosystem, p.name): p.version for p in good.image.packages}
+    # Best: the body the last good build was served, from its fetch ledger.
+    url_digests: dict[str, str] = {
+        f.url: f.sha256 for f in good_fetches if f.method == "GET" and f.sha256 and f.status == 200
+    }
     # A download's last good digest: the content the baseline had at the path
     # that drifted in the layer the download risk predicted.
     good_files = {
@@ -33,7 +40,6 @@ def _known_values(build: BuildSummary, good: BuildOutput, risks: list[dict[str, 
         if entry.sha256
     }
     subjects = {str(r["id"]) + ":" + str(r["line"]): str(r["subject"]) for r in risks}
-    url_digests: dict[str, str] = {}
     for finding in build.findings:
         if finding.kind != "file" or finding.cause != "network-fetch" or not finding.risk or finding.layer is None:
             continue
@@ -41,7 +47,8 @@ def _known_values(build: BuildSummary, good: BuildOutput, risks: list[dict[str, 
         for key, subject in subjects.items():
             if key.startswith(finding.risk + ":") and subject.startswith(("http://", "https://")) and digest:
                 url_digests.setdefault(subject, digest)
-    return KnownValues(base_digests=base_digests, url_digests=url_digests, packages=packages)
+    add_checksum = build.builder is None or build.builder.builder == "buildkit"
+    return KnownValues(base_digests=base_digests, url_digests=url_digests, packages=packages, add_checksum=add_checksum)
 
 
 def suggested_pins(db: Database, build_id: int) -> SuggestedPins:
@@ -58,8 +65,9 @@ def suggested_pins(db: Database, build_id: int) -> SuggestedPins:
         if good_id is None:
             raise UsageError(f"build {build_id} has no good build to take pins from; run the target until it succeeds")
         good = images.load_output(session, good_id)
+        _ledger, good_fetches = fetches.build_ledger(session, good_id)
     dockerfile = parse_dockerfile(text, spec.build_args)
-    pins = tuple(suggest_pins(text, dockerfile, _known_values(build, good, risks)))
+    pins = tuple(suggest_pins(text, dockerfile, _known_values(build, good, risks, good_fetches)))
     return SuggestedPins(
         build=build_id, dockerfile=spec.dockerfile, pins=pins, diff=pins_diff(text, pins, spec.dockerfile)
     )

@@ -20,15 +20,19 @@ import platformdirs
 from drift.build.interface import BuildFailed, BuildInterrupted, Engine
 from drift.catalog import default_catalogers
 from drift.compare.diff import compare_builds
+from drift.compare.fetches import compare_fetches, order_findings
 from drift.compare.ignore import IgnoreRule, IgnoreRules
 from drift.compare.risk_links import link_risks
 from drift.compare.verdict import judge, mark_new
-from drift.dockerfile import Risk, find_risks, layer_instructions, parse_dockerfile
+from drift.dockerfile import Dockerfile, Risk, find_risks, layer_instructions, parse_dockerfile
 from drift.dockerfile.features import buildkit_only
 from drift.errors import DriftError, EngineError, SourceError
 from drift.image import read_image
+from drift.ledger.build import ON, BuildLedger
+from drift.ledger.fetch import Fetch
+from drift.ledger.record import record_fetches
 from drift.source import RepositoryCache
-from drift.storage import baselines, builds, history, images, installation, noise
+from drift.storage import baselines, builds, fetches, history, images, installation, noise
 from drift.storage.database import Database
 from drift.targets import source_fingerprint
 from drift.values import (
@@ -37,6 +41,7 @@ from drift.values import (
     BuildOutput,
     Finding,
     ImageRecord,
+    RecordedFetch,
     TargetSpec,
     Verdict,
 )
@@ -151,6 +156,14 @@ def check_target(
         context.on_build_started(build_id)
     builder: BuilderInfo | None = None
     bases: list[BaseImage] = []
+    ledger = BuildLedger(
+        enabled=spec.ledger,
+        engine_host=engine.host,
+        network=spec.network,
+        build_args=spec.build_args,
+        bridge_gateway=engine.bridge_gateway,
+    )
+    dockerfile_text: str | None = None
 
     def remember(item: str) -> None:
         with db.session() as session:
@@ -177,24 +190,41 @@ def check_target(
                     "",
                 )
             progress.step(spec.name, "building with " + builder.builder)
-            built = engine.build(
-                spec,
-                context_dir,
-                dockerfile,
-                model=model,
-                tag=f"drift-{installation_id[:12]}:{spec.name[:100]}-b{build_id}",
-                labels={"drift.target": spec.name, "drift.build": str(build_id), "drift.installation": installation_id},
-                on_log=lambda line: _on_log(progress, spec.name, line),
-                on_object=remember,
-                stop=context.stop,
-                builder=builder.builder,
-            )
+            with ledger:
+                built = engine.build(
+                    spec,
+                    context_dir,
+                    dockerfile,
+                    model=model,
+                    tag=f"drift-{installation_id[:12]}:{spec.name[:100]}-b{build_id}",
+                    labels={
+                        "drift.target": spec.name,
+                        "drift.build": str(build_id),
+                        "drift.installation": installation_id,
+                    },
+                    on_log=lambda line: _on_log(progress, spec.name, line),
+                    on_object=remember,
+                    stop=context.stop,
+                    builder=builder.builder,
+                    on_step=ledger.on_step,
+                    proxy_args=ledger.proxy_args,
+                )
             bases, inherited = engine.resolve_base_images(model, spec.stage)
         progress.step(spec.name, "reading image")
         image = read_image(engine, built.image_id, default_catalogers())
         engine.remove_older_images(spec.name, installation_id, keep=context.keep_images)
         progress.step(spec.name, "comparing")
-        recorded = _Recorded(build_id, fingerprint, dockerfile_text, image, tuple(bases), inherited, builder)
+        recorded = _Recorded(
+            build_id,
+            fingerprint,
+            dockerfile_text,
+            image,
+            tuple(bases),
+            inherited,
+            builder,
+            ledger.state,
+            tuple(ledger.fetches()),
+        )
         return _judge_and_record(db, spec, recorded, learn_from)
     except BuildFailed as failure:
         clean_up()
@@ -210,6 +240,8 @@ def check_target(
                 error=failure.message,
                 failed_step=failure.failed_step,
                 log_tail=failure.log_tail,
+                ledger=ledger.state if ledger.started else None,
+                fetched=_unjudged_ledger(spec, dockerfile_text, ledger.fetches()),
             )
         return CheckOutcome(spec.name, build_id, verdict, (), failure.message, failure.failed_step)
     except BuildInterrupted as stopped:
@@ -244,6 +276,7 @@ def check_target(
             builds.finish_build(session, build_id, status="error", verdict=Verdict.ERROR, builder=builder, error=reason)
         return CheckOutcome(spec.name, build_id, Verdict.ERROR, (), reason)
 
+
 @dataclass(frozen=True, slots=True)
 class _Recorded:
     """What a finished build left to judge: its row, its image, what it was built from and by."""
@@ -255,6 +288,8 @@ class _Recorded:
     bases: tuple[BaseImage, ...]
     inherited: int
     builder: BuilderInfo | None
+    ledger: str = "off"
+    fetches: tuple[Fetch, ...] = ()
 
 
 def _judge_and_record(db: Database, spec: TargetSpec, recorded: _Recorded, learn_from: int | None) -> CheckOutcome:
@@ -262,9 +297,14 @@ def _judge_and_record(db: Database, spec: TargetSpec, recorded: _Recorded, learn
     build_id, fingerprint, builder = recorded.build_id, recorded.fingerprint, recorded.builder
     source = _explain_source(spec, recorded.dockerfile_text, recorded.image, recorded.bases)
     image = source.image
-    output = BuildOutput(
-        image=image, base_images=recorded.bases, base_layer_count=recorded.inherited, builder=builder
+    fetched = record_fetches(
+        recorded.fetches,
+        source.dockerfile,
+        final_stage=source.final_stage,
+        layer_by_line=source.instruction_layers,
+        risks=source.risks,
     )
+    output = BuildOutput(image=image, base_images=recorded.bases, base_layer_count=recorded.inherited, builder=builder)
     learned: list[str] = []
     with db.session() as session:
         if learn_from is not None:
@@ -278,11 +318,15 @@ def _judge_and_record(db: Database, spec: TargetSpec, recorded: _Recorded, learn
             verdict = Verdict.BASELINE
         else:
             findings = compare_builds(images.load_output(session, baseline_id), output, rules)
+            baseline_ledger, baseline_fetches = fetches.build_ledger(session, baseline_id)
+            if recorded.ledger == ON and baseline_ledger == ON:  # else one of them does not know what was fetched
+                findings += compare_fetches(baseline_fetches, fetched)
             previous = history.previous_succeeded_build(session, build_id)
             seen = history.finding_keys(session, previous) if previous is not None else set()
             findings = mark_new(findings, seen)
             findings = link_risks(findings, source.risks, source.layer_lines, source.from_lines)
             verdict = judge(findings)
+            findings = order_findings(findings, verdict)
         builds.finish_build(
             session,
             build_id,
@@ -295,8 +339,21 @@ def _judge_and_record(db: Database, spec: TargetSpec, recorded: _Recorded, learn
             base_images=recorded.bases,
             dockerfile_text=recorded.dockerfile_text,
             risks=[_risk_document(risk) for risk in source.risks],
+            ledger=recorded.ledger,
+            fetched=fetched,
         )
     return CheckOutcome(spec.name, build_id, verdict, tuple(findings), learned=tuple(learned))
+
+
+def _unjudged_ledger(
+    spec: TargetSpec, dockerfile_text: str | None, fetched: Sequence[Fetch]
+) -> tuple[RecordedFetch, ...]:
+    """The ledger of a build that made no image: each fetch with its instruction, no layer."""
+    try:
+        dockerfile = parse_dockerfile(dockerfile_text, spec.build_args) if dockerfile_text is not None else None
+    except Exception:  # drift's parser failed on what the engine tried to build: keep the engine's step text
+        dockerfile = None
+    return record_fetches(fetched, dockerfile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +364,10 @@ class _Source:
     risks: tuple[Risk, ...]
     layer_lines: dict[int, tuple[int, int]]
     from_lines: dict[str, int]
+    dockerfile: Dockerfile | None = None
+    final_stage: int | None = None
+    # The first line of each instruction that made a layer -> the layer's index.
+    instruction_layers: dict[int, int] = field(default_factory=dict)
 
 
 def _inside_export(tree: Path, spec: TargetSpec) -> tuple[Path, Path]:
@@ -377,7 +438,9 @@ def _explain_source(spec: TargetSpec, text: str, image: ImageRecord, bases: Sequ
         layer_lines[layer.index] = (instruction.line, instruction.end_line)
     layers.extend(image.layers[len(layers) :])
     from_lines = {s.base_resolved: s.from_line for s in dockerfile.stages}
-    return _Source(replace(image, layers=tuple(layers)), risks, layer_lines, from_lines)
+    instruction_layers = {first: index for index, (first, _last) in layer_lines.items()}
+    explained = replace(image, layers=tuple(layers))
+    return _Source(explained, risks, layer_lines, from_lines, dockerfile, stage.index, instruction_layers)
 
 
 def _risk_document(risk: Risk) -> dict[str, object]:

@@ -37,7 +37,7 @@ from drift.config_sync import SyncResult, sync_config
 from drift.errors import DriftError, UsageError
 from drift.report import build_markdown as markdown
 from drift.report import sbom, table
-from drift.report.document import build_document, finding_document, report_document
+from drift.report.document import build_document, fetch_document, finding_document, report_document
 from drift.report.explanation import explanation
 from drift.report.html import report_html
 from drift.report.junit import junit_xml
@@ -90,6 +90,11 @@ class DetailFormat(StrEnum):
 
 class Annotations(StrEnum):
     github = "github"
+
+
+class Switch(StrEnum):
+    on = "on"
+    off = "off"
 
 
 class FailOn(StrEnum):
@@ -185,6 +190,9 @@ def track_command(
     builder: Annotated[
         BuilderChoice, typer.Option("--builder", help="auto: BuildKit where the engine has it; or buildkit, legacy.")
     ] = BuilderChoice.auto,
+    ledger: Annotated[
+        Switch, typer.Option("--ledger", help="Record what the build fetches through drift's proxy (on by default).")
+    ] = Switch.on,
 ) -> None:
     """Track a repository at a pinned commit (re-tracking updates it; a new commit starts a new baseline)."""
     settings = _settings(ctx)
@@ -206,6 +214,7 @@ def track_command(
         timeout_s=parse_duration(timeout, "--timeout"),
         alerts=alert or [],
         builder=builder.value,
+        ledger=ledger is Switch.on,
     )
     if created:
         out.print(f"tracking {spec.name} at {spec.commit[:12]} ({printable_spec(spec).repo})")
@@ -243,6 +252,7 @@ def _spec_document(spec: TargetSpec) -> dict[str, Any]:
         "timeout_s": spec.timeout_s,
         "alerts": list(spec.alerts),
         "builder": spec.builder,
+        "ledger": spec.ledger,
     }
 
 
@@ -643,7 +653,14 @@ def show_command(
     risks = [{key: printable(value) if isinstance(value, str) else value for key, value in r.items()} for r in risks]
     pins = pins_for_build(db, build) if suggest_pins else None
     if format is DetailFormat.json:
-        document = {"schema": 1, **build_document(summary), "risks": risks, "layers": layers}
+        document = {
+            "schema": 1,
+            **build_document(summary),
+            "risks": risks,
+            "layers": layers,
+            "ledger": summary.ledger,
+            "fetches": [fetch_document(f) for f in summary.fetches],
+        }
         if pins is not None:
             document["suggested_pins"] = [
                 {
@@ -694,6 +711,7 @@ def show_command(
                 highlight=False,
                 markup=False,
             )
+    table.render_external_inputs(out, summary)
     for layer in layers:
         out.print(
             f"  layer {layer['index']}: {layer['normalized_digest'][:19]}  {layer['files']:>6} files  "

@@ -35,6 +35,7 @@ The format::
     timeout = "2h"                             # seconds, or "90s", "30m", "2h", "1h30m"
     ignore = ["/srv/cache/**"]
     alerts = ["json://hooks.example.com/drift"]   # apprise URLs, besides DRIFT_ALERT_URLS
+    ledger = true                              # record what the build fetches (drift's proxy)
 
     [[builders]]                # optional; the Docker Engines builds go to
     host = "tcp://builder-1:2376"
@@ -101,6 +102,7 @@ class TargetDefaults:
     ignore: tuple[str, ...] = ()
     alerts: tuple[str, ...] = ()
     builder: str = "auto"
+    ledger: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,7 @@ class DeclaredTarget:
         alerts: apprise URLs the target's alerts go to (besides DRIFT_ALERT_URLS).
         line: the 1-based line of the target's `[[target]]` header.
         builder: "auto" (BuildKit where the engine has it), "buildkit" or "legacy".
+        ledger: record what the build fetches through drift's proxy (the fetch ledger).
     """
 
     name: str
@@ -146,6 +149,7 @@ class DeclaredTarget:
     line: int
     alerts: tuple[str, ...] = ()
     builder: str = "auto"
+    ledger: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,7 @@ def sync_config(db: Database, cache: RepositoryCache, path: Path) -> SyncResult:
                     timeout_s=declared.timeout_s,
                     alerts=declared.alerts,
                     builder=declared.builder,
+                    ledger=declared.ledger,
                 )
             )
         except SourceError as exc:
@@ -116,4 +117,5 @@ def _unresolved(declared: DeclaredTarget) -> TargetSpec:
         timeout_s=declared.timeout_s,
         alerts=tuple(declared.alerts),
         builder=declared.builder,
+        ledger=declared.ledger,
     )

@@ -42,6 +42,7 @@ def prepare_target(
     timeout_s: int = 3600,
     alerts: Sequence[str] = (),
     builder: str = "auto",
+    ledger: bool = True,
 ) -> TargetSpec:
     """Validate a target, resolve its ref to a commit and check its Dockerfile is there. Writes nothing."""
     check_name(name)
@@ -79,6 +80,7 @@ def prepare_target(
         timeout_s=timeout_s,
         alerts=tuple(alerts),
         builder=builder,
+        ledger=ledger,
     )
 
 

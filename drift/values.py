@@ -245,11 +245,11 @@ class Finding:
     """One explained difference between a build and its baseline.
 
     Attributes:
-        kind: "file", "config", "layers", "base-image", "package" or "builder".
+        kind: "file", "config", "layers", "base-image", "package", "builder" or "fetch".
         layer: 0-based layer index the difference is in, or None.
         instruction: the instruction that made that layer, or "".
         subject: absolute path (file), config key (config), reference
-            (base-image), package name (package).
+            (base-image), package name (package), URL or "host:port" (fetch).
         change: "added", "removed", "modified", or a kind-specific word.
         before: a short description of the baseline's value, or "".
         after: a short description of this build's value, or "".
@@ -302,6 +302,44 @@ class TargetSpec:
     alerts: tuple[str, ...] = ()
     # "auto" (BuildKit where the engine has it), "buildkit" or "legacy".
     builder: str = "auto"
+    # Record what the build fetches through drift's proxy (the fetch ledger, drift.ledger).
+    ledger: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedFetch:
+    """One request of a build's fetch ledger, as stored: what was fetched, during which instruction.
+
+    Attributes:
+        method: "GET", "HEAD", "POST", ... or "CONNECT" for an HTTPS tunnel.
+        url: the full URL for plain HTTP; "host:port" for CONNECT.
+        host: the origin's host, without port.
+        status: the status code answered, None when no answer came.
+        bytes: response body bytes the build received (for CONNECT, every tunnel byte from the server).
+        sha256: hex digest of the complete response body; "" for CONNECT and incomplete bodies.
+        instruction: the Dockerfile instruction that was running ("RUN wget ..."), "" when unknown.
+        layer: the 0-based index of the image layer that instruction made, None when it made none
+            in the final image (a builder stage, an instruction that left no layer) or is unknown.
+        risk: the id of a download risk on that instruction (DRIFT301-304...): no checksum in the
+            Dockerfile pins what was fetched, so the fetch is unverified. "" otherwise.
+        error: why the exchange did not complete, "" when it did.
+    """
+
+    method: str
+    url: str
+    host: str
+    status: int | None
+    bytes: int
+    sha256: str
+    instruction: str = ""
+    layer: int | None = None
+    risk: str = ""
+    error: str = ""
+
+    @property
+    def unverified(self) -> bool:
+        """Fetched content that no checksum in the Dockerfile pins (a download risk is on its instruction)."""
+        return bool(self.risk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,3 +384,6 @@ class BuildSummary:
     accepted: bool
     base_images: tuple[BaseImage, ...] = ()
     engine_host: str | None = None
+    # The fetch ledger: "on", "off" (the target's choice) or "off: <why>"; None for builds before it existed.
+    ledger: str | None = None
+    fetches: tuple[RecordedFetch, ...] = ()

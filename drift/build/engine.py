@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import socket
@@ -202,6 +203,8 @@ class DockerEngine:
         on_object: LogSink | None = None,
         stop: threading.Event | None = None,
         builder: str = "legacy",
+        on_step: LogSink | None = None,
+        proxy_args: Mapping[str, str] | None = None,
     ) -> BuiltImage:
         """Build from scratch (no cache, intermediate containers removed even on failure).
 
@@ -209,15 +212,26 @@ class DockerEngine:
         hears of every container ("container:<id>") and step image ("image:<id>")
         the legacy builder makes, so a crash can be cleaned up after. The build
         is stopped after the target's timeout (recorded as a failure whose
-        reason starts with "timeout"), or when `stop` is set.
+        reason starts with "timeout"), or when `stop` is set. `on_step` hears each
+        step's instruction as it starts; `proxy_args` are added to the build args of
+        this build only (see the Engine protocol).
         """
         check_pull(spec.pull)
+        build_args = {**spec.build_args, **(proxy_args or {})}
         if spec.pull == "never":
             self.check_base_images_present(self.base_images(model), spec.name)
         try:
             if builder == "buildkit":
                 return self._build_with_buildkit(
-                    spec, context_dir, dockerfile, tag=tag, labels=labels, on_log=on_log, stop=stop
+                    spec,
+                    context_dir,
+                    dockerfile,
+                    tag=tag,
+                    labels=labels,
+                    on_log=on_log,
+                    stop=stop,
+                    build_args=build_args,
+                    on_step=on_step,
                 )
             stream: Iterator[dict[str, Any]] = self.api.build(
                 path=str(context_dir),
@@ -229,7 +243,7 @@ class DockerEngine:
                 rm=True,
                 forcerm=True,
                 pull=spec.pull == "always",
-                buildargs=dict(spec.build_args),
+                buildargs=build_args,
                 target=spec.stage,
                 platform=spec.platform,
                 network_mode=spec.network,
@@ -238,7 +252,7 @@ class DockerEngine:
             )
             watchdog = Watchdog(self, spec.timeout_s, stop)
             try:
-                return self._follow(stream, tag, on_log, on_object, watchdog)
+                return self._follow(stream, tag, on_log, on_object, watchdog, on_step=on_step)
             finally:
                 watchdog.cancel()
         except (BuildFailed, BuildInterrupted):
@@ -266,6 +280,8 @@ class DockerEngine:
         labels: Mapping[str, str],
         on_log: LogSink | None,
         stop: threading.Event | None,
+        build_args: Mapping[str, str],
+        on_step: LogSink | None,
     ) -> BuiltImage:
         """The same build with BuildKit: POST /build?version=2 with the context tar as the body, no session.
 
@@ -286,7 +302,7 @@ class DockerEngine:
             "rm": "1",
             "forcerm": "1",
             "pull": "1" if spec.pull == "always" else "",
-            "buildargs": json.dumps(dict(spec.build_args)),
+            "buildargs": json.dumps(dict(build_args)),
             "labels": json.dumps(dict(labels)),
         }
         for key, value in (("target", spec.stage), ("platform", spec.platform), ("networkmode", spec.network)):
@@ -308,7 +324,9 @@ class DockerEngine:
         # BuildKit runs its steps outside the engine's containers: closing the request is what cancels it.
         watchdog = Watchdog(self, spec.timeout_s, stop, on_fire=lambda: self._hang_up(response))
         try:
-            return self._follow(stream, tag, on_log, None, watchdog, BuildkitProgress(LOG_TAIL_LINES))
+            return self._follow(
+                stream, tag, on_log, None, watchdog, BuildkitProgress(LOG_TAIL_LINES), on_step=on_step
+            )
         except (RequestException, HTTPError, HTTPException, OSError, ValueError, AttributeError):
             # A stream hung up by the watchdog ends with whatever error the transport meets.
             if watchdog.fired is None:
@@ -335,6 +353,7 @@ class DockerEngine:
         on_object: LogSink | None,
         watchdog: Watchdog,
         buildkit: BuildkitProgress | None = None,
+        on_step: LogSink | None = None,
     ) -> BuiltImage:
         tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         step: str | None = None
@@ -365,6 +384,8 @@ class DockerEngine:
                 for line in buildkit.feed(message.get("aux")):
                     if on_log:
                         on_log(line)
+                if buildkit.current_step != step and buildkit.current_step is not None and on_step:
+                    on_step(buildkit.current_step)
                 step = buildkit.current_step
                 continue
             aux = message.get("aux")
@@ -381,6 +402,8 @@ class DockerEngine:
                     on_log(line)
                 if match := STEP.match(line):
                     step = match["instruction"]
+                    if on_step:
+                        on_step(step)
                 elif match := RUNNING_IN.match(line):
                     watchdog.container = match["id"]
                     if on_object:
@@ -471,6 +494,30 @@ class DockerEngine:
     def kill_container(self, container: str) -> None:
         with contextlib.suppress(*ENGINE_ERRORS):
             self.api.kill(container)
+
+    def bridge_gateway(self) -> str | None:
+        """The host's address on the default bridge network, from the engine's inspect of "bridge".
+
+        An engine may leave the gateway out of the IPAM config (Engine 20.10 does for
+        the default bridge); docker0 then has the first address of the subnet, as
+        the engine's IPAM gives it.
+        """
+        try:
+            network = self.api.inspect_network("bridge")
+        except ENGINE_ERRORS:
+            return None
+        for config in (network.get("IPAM") or {}).get("Config") or []:
+            gateway = str(config.get("Gateway") or "").split("/")[0]
+            if gateway:
+                return gateway
+            subnet = str(config.get("Subnet") or "")
+            try:
+                parsed = ipaddress.ip_network(subnet, strict=False)
+            except ValueError:
+                continue
+            if parsed.version == 4:
+                return str(next(parsed.hosts()))
+        return None
 
     def free_bytes(self) -> int | None:
         """Free space where the engine keeps its data, when the engine runs on this machine."""

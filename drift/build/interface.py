@@ -75,11 +75,20 @@ class Engine(Protocol):
         on_object: LogSink | None = None,
         stop: threading.Event | None = None,
         builder: str = "legacy",
+        on_step: LogSink | None = None,
+        proxy_args: Mapping[str, str] | None = None,
     ) -> BuiltImage:
         """Build from scratch, no cache, with `builder` ("legacy" or "buildkit").
 
+        `on_step` hears the Dockerfile instruction each step runs ("RUN make") as it
+        starts. `proxy_args` are build args for this build only (drift's proxy, as
+        HTTP_PROXY and its kin); they win over the target's own build args.
         Raises BuildFailed (a verdict), BuildInterrupted or EngineError.
         """
+
+    def bridge_gateway(self) -> str | None:
+        """The host's address on the engine's default bridge network (docker0), where a RUN step on the
+        default network reaches the host; None when the engine does not say."""
 
     def resolve_base_images(self, dockerfile: Dockerfile, target_stage: str | None) -> tuple[list[BaseImage], int]:
         """What each FROM resolved to, and how many layers the final stage inherits from its base."""

@@ -47,6 +47,7 @@ class KnownValues:
     base_digests: Mapping[str, str] = field(default_factory=dict)
     url_digests: Mapping[str, str] = field(default_factory=dict)
     packages: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    add_checksum: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +268,12 @@ def _add_pin(document: _Document, site: RiskSite, known: KnownValues) -> Pin | N
     if digest is None:
         return None
     instruction = site.instruction
+    if not known.add_checksum:
+        return document.advice(
+            site,
+            f"the legacy builder has no ADD --checksum: download {site.name} in a RUN and check it there:"
+            f' echo "{digest}  <file>" | sha256sum -c -',
+        )
     description = (
         "check the download against the last good sha256 (ADD --checksum needs BuildKit, Dockerfile syntax 1.6+;"
         " the legacy builder rejects it)"

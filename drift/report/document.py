@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from drift import __version__
-from drift.values import BuildSummary, Finding, TargetSpec
+from drift.values import BuildSummary, Finding, RecordedFetch, TargetSpec
 
 SCHEMA = 1
 
@@ -35,6 +35,41 @@ def finding_document(finding: Finding) -> dict[str, Any]:
         "risk": finding.risk or None,
         "ecosystem": finding.ecosystem or None,
         "new": finding.new,
+    }
+
+
+def fetch_document(fetch: RecordedFetch) -> dict[str, Any]:
+    """One request of a build's fetch ledger (`drift show --format json`, "fetches")."""
+    return {
+        "url": fetch.url,
+        "host": fetch.host,
+        "method": fetch.method,
+        "status": fetch.status,
+        "bytes": fetch.bytes,
+        "sha256": fetch.sha256 or None,
+        "layer": fetch.layer,
+        "instruction": fetch.instruction,
+        "unverified": fetch.unverified,
+        "risk": fetch.risk or None,
+        "error": fetch.error or None,
+    }
+
+
+def external_hosts(build: BuildSummary) -> list[str]:
+    """The hosts a build contacted through drift's proxy, sorted."""
+    return sorted({fetch.host for fetch in build.fetches if fetch.host})
+
+
+def ledger_counts(build: BuildSummary | None) -> dict[str, Any]:
+    """Per target in the report: whether the latest build's ledger was on, its external hosts and its
+    unverified fetches (content no checksum in the Dockerfile pins); null counts when it was not on."""
+    if build is None or build.ledger != "on":
+        ledger = build.ledger if build is not None else None
+        return {"ledger": ledger, "external_hosts": None, "unverified_fetches": None}
+    return {
+        "ledger": "on",
+        "external_hosts": len(external_hosts(build)),
+        "unverified_fetches": sum(1 for fetch in build.fetches if fetch.unverified),
     }
 
 
@@ -100,6 +135,7 @@ def report_document(
                 "dockerfile": spec.dockerfile,
                 "context": spec.context,
                 "latest": build_document(latest) if latest is not None else None,
+                **ledger_counts(latest),
                 "history": [
                     {
                         "build": b.id,

@@ -76,7 +76,10 @@ def since(history: Sequence[BuildSummary]) -> datetime | None:
 def real_findings(build: BuildSummary) -> list[Finding]:
     """The findings outside ignored paths, the most explaining first (stable within a kind and layer)."""
     real = [f for f in build.findings if not f.ignored]
-    return sorted(real, key=lambda f: (_KIND_ORDER.get(f.kind, 9), -1 if f.layer is None else f.layer))
+    # What the network served differently explains a drifted output first; without drift it is information.
+    fetch_order = -1 if build.verdict is Verdict.DRIFTED else 10
+    order = {**_KIND_ORDER, "fetch": fetch_order}
+    return sorted(real, key=lambda f: (order.get(f.kind, 9), -1 if f.layer is None else f.layer))
 
 
 def short(text: str, limit: int = 80) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
+from drift.report.document import ledger_counts
 from drift.report.explanation import (
     PROBLEMS,
     Rows,
@@ -219,6 +220,7 @@ def _latest_entry(name: str, latest: BuildSummary | None, history: Sequence[Buil
         "findings": [],
         "more": 0,
         "noise": 0,
+        "inputs": external_inputs(latest),
     }
     if latest is not None:
         real = real_findings(latest)
@@ -246,6 +248,14 @@ def _latest_entry(name: str, latest: BuildSummary | None, history: Sequence[Buil
         entry["commit"] = latest.commit[:12]
         entry["at"] = utc(latest.started_at).strftime("%Y-%m-%d %H:%M")
     return entry
+
+
+def external_inputs(build: BuildSummary | None) -> str:
+    """The latest build's fetch ledger in words: "3 host(s), 1 unverified fetch(es)", or why there is none."""
+    counts = ledger_counts(build)
+    if counts["external_hosts"] is None:
+        return counts["ledger"] or ""
+    return f"{counts['external_hosts']} host(s), {counts['unverified_fetches']} unverified fetch(es)"
 
 
 def report_html(

@@ -14,7 +14,7 @@ import re
 from dataclasses import replace
 
 from drift.source.location import redact_credentials
-from drift.values import BuildSummary, Finding, TargetSpec
+from drift.values import BuildSummary, Finding, RecordedFetch, TargetSpec
 
 # C0 controls, DEL, C1 controls, lone surrogates (the undecodable bytes), bidi overrides and isolates.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
@@ -51,6 +51,17 @@ def printable_finding(finding: Finding) -> Finding:
     )
 
 
+def printable_fetch(fetch: RecordedFetch) -> RecordedFetch:
+    """A fetch as people may see it: its URL without credentials, every text escaped."""
+    return replace(
+        fetch,
+        url=printable(redact_credentials(fetch.url)),
+        host=printable(fetch.host),
+        instruction=printable(redact_credentials(fetch.instruction)),
+        error=printable(fetch.error),
+    )
+
+
 def printable_build(build: BuildSummary) -> BuildSummary:
     """A recorded build as people may see it: every text escaped, every URL without its secret."""
 
@@ -65,6 +76,8 @@ def printable_build(build: BuildSummary) -> BuildSummary:
         findings=tuple(printable_finding(f) for f in build.findings),
         base_images=tuple(replace(b, reference=printable(b.reference)) for b in build.base_images),
         engine_host=line(build.engine_host),
+        ledger=line(build.ledger),
+        fetches=tuple(printable_fetch(f) for f in build.fetches),
     )
 
 

@@ -112,9 +112,43 @@ def describe_finding(finding: Finding) -> str:
     if finding.kind == "package":
         versions = " -> ".join(v for v in (finding.before, finding.after) if v)
         return f"package {finding.subject} {finding.change}: {versions} ({finding.ecosystem}, cause {finding.cause})"
+    if finding.kind == "fetch":
+        values = " -> ".join(v for v in (finding.before, finding.after) if v)
+        where = f" in layer {finding.layer}" if finding.layer is not None else ""
+        step = f" during {finding.instruction}" if finding.instruction else ""
+        risk = f" [risk {finding.risk}]" if finding.risk else ""
+        return f"fetch {finding.subject} {finding.change}: {values}{where}{step} (cause {finding.cause}){risk}"
     if finding.kind == "config":
         return f"config {finding.subject} {finding.change}: {finding.before or '-'} -> {finding.after or '-'}"
     return f"{finding.kind} {finding.subject}: {finding.change} ({finding.before or '-'} -> {finding.after or '-'})"
+
+
+def render_external_inputs(console: Console, build: BuildSummary) -> None:
+    """The build's fetch ledger: the hosts it contacted, then each URL with the instruction that fetched it."""
+    if build.ledger is None:
+        return
+    if build.ledger != "on":
+        console.print(f"  external inputs: not recorded (fetch ledger {build.ledger})", highlight=False, markup=False)
+        return
+    hosts = sorted({f.host for f in build.fetches if f.host})
+    unverified = sum(1 for f in build.fetches if f.unverified)
+    console.print(
+        f"  external inputs ({len(hosts)} host(s), {len(build.fetches)} fetch(es), {unverified} unverified):",
+        highlight=False,
+    )
+    if hosts:
+        console.print(f"    hosts: {', '.join(hosts)}", highlight=False, markup=False)
+    for fetch in build.fetches:
+        body = f"sha256:{fetch.sha256}" if fetch.sha256 else (fetch.error or "no complete body")
+        status = fetch.status if fetch.status is not None else "-"
+        where = f"layer {fetch.layer}" if fetch.layer is not None else "no layer"
+        marker = f"  [unverified: risk {fetch.risk}]" if fetch.unverified else ""
+        console.print(
+            f"    {fetch.method} {fetch.url} {status} {fetch.bytes} B {body}  ({where}: {fetch.instruction or '?'})"
+            + marker,
+            highlight=False,
+            markup=False,
+        )
 
 
 def render_outcome(console: Console, build: BuildSummary, *, show_noise: bool = False) -> None:

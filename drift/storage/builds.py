@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from drift.storage import baselines, images
+from drift.storage import baselines, fetches, images
 from drift.storage.models import BuildRow, FindingRow, utcnow
 from drift.storage.rows import target_row, write_builder_info
-from drift.values import BaseImage, BuilderInfo, Finding, ImageRecord, Verdict
+from drift.values import BaseImage, BuilderInfo, Finding, ImageRecord, RecordedFetch, Verdict
 
 
 def start_build(
@@ -72,8 +72,14 @@ def finish_build(
     base_images: Sequence[BaseImage] = (),
     dockerfile_text: str | None = None,
     risks: Sequence[dict[str, Any]] | None = None,
+    ledger: str | None = None,
+    fetched: Sequence[RecordedFetch] = (),
 ) -> None:
-    """Record everything a finished build produced, in the caller's unit of work."""
+    """Record everything a finished build produced, in the caller's unit of work.
+
+    `ledger`: "on", "off" or "off: <why>" (None: the build never got to building); `fetched`: its
+    fetch ledger when it was on.
+    """
     row = session.get_one(BuildRow, build_id)
     row.status = status
     row.verdict = verdict.value
@@ -89,6 +95,8 @@ def finish_build(
         write_builder_info(row, builder)
     if image is not None:
         images.save_image(session, row, image)
+    if ledger is not None:
+        fetches.save_fetches(session, row, ledger, fetched)
     _save_findings(session, build_id, findings)
     if verdict is Verdict.BASELINE:
         baselines.set_baseline(session, build_id, accepted=False)

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from drift.storage import fetches
 from drift.storage.models import (
     BaseImageRow,
     BaselineRow,
@@ -24,11 +25,12 @@ from drift.storage.models import (
 
 @dataclass(frozen=True, slots=True)
 class GarbageCollected:
-    """How many builds, layer contents and package sets one collection deleted."""
+    """How many builds, layer contents, package sets and fetch sets one collection deleted."""
 
     builds: int
     layer_contents: int
     package_sets: int
+    fetch_sets: int = 0
 
 
 def _verdict_changes(session: Session) -> set[int]:
@@ -63,7 +65,8 @@ def collect_garbage(session: Session, older_than: datetime) -> GarbageCollected:
     _delete_builds(session, doomed)
     orphan_contents = _delete_unused_layer_contents(session)
     orphan_sets = _delete_unused_package_sets(session)
-    return GarbageCollected(len(doomed), orphan_contents, orphan_sets)
+    orphan_fetch_sets = fetches.delete_unused_fetch_sets(session)
+    return GarbageCollected(len(doomed), orphan_contents, orphan_sets, orphan_fetch_sets)
 
 
 def _delete_builds(session: Session, doomed: Sequence[int]) -> None:

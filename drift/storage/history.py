@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from drift.errors import UsageError
-from drift.storage import images
+from drift.storage import fetches, images
 from drift.storage.models import BaselineRow, BuildRow, FindingRow
 from drift.storage.rows import builder_info, target_row
 from drift.values import BuildSummary, Finding, Verdict
@@ -43,6 +43,8 @@ def _summary(session: Session, row: BuildRow) -> BuildSummary:
         accepted=is_baseline and baseline is not None and baseline.accepted,
         base_images=images.base_images(session, row.id),
         engine_host=row.engine_host,
+        ledger=row.ledger,
+        fetches=fetches.load_fetches(session, row.fetch_set_id),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -114,6 +116,8 @@ class TargetRow(Base):
     schedule: Mapped[str] = mapped_column(String(100), default="@daily")
     ignore: Mapped[list[str]] = mapped_column(default=list)
     timeout_s: Mapped[int] = mapped_column(Integer, default=3600, server_default="3600")
+    # Record the build's fetches through drift's proxy (the fetch ledger); on unless the target turned it off.
+    ledger: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Apprise URLs this target's alerts go to, besides the global routes.
     alert_routes: Mapped[list[str] | None] = mapped_column(JSON)
     # The drift.toml that declares this target, when one does (targets gone from it are disabled).
@@ -171,6 +175,10 @@ class BuildRow(Base):
     # The package manifest of the final filesystem, shared by every build that has the same one.
     package_set_id: Mapped[int | None] = mapped_column(ForeignKey("package_sets.id"), index=True)
     catalog_warnings: Mapped[list[str] | None] = mapped_column(JSON)
+    # The fetch ledger: "on", "off" (the target's choice) or "off: <why>"; None before drift had one.
+    ledger: Mapped[str | None] = mapped_column(LosslessText)
+    # What the build fetched through drift's proxy, shared by every build that fetched the same.
+    fetch_set_id: Mapped[int | None] = mapped_column(ForeignKey("fetch_sets.id"), index=True)
 
     target: Mapped[TargetRow] = relationship(back_populates="builds")
     layers: Mapped[list[BuildLayerRow]] = relationship(
@@ -328,6 +336,37 @@ class PackageRow(Base):
     purl: Mapped[str] = mapped_column(LosslessText)
     source: Mapped[str] = mapped_column(LosslessText)
     layer: Mapped[int | None] = mapped_column(Integer)
+
+
+class FetchSetRow(Base):
+    """One distinct fetch ledger: the sorted requests of a build, keyed by their digest."""
+
+    __tablename__ = "fetch_sets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(80), unique=True)
+    fetch_count: Mapped[int] = mapped_column(Integer)
+
+
+class FetchRow(Base):
+    """One request of a fetch set."""
+
+    __tablename__ = "fetches"
+    __table_args__ = (Index(None, "set_id", "url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("fetch_sets.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(LosslessText)
+    host: Mapped[str] = mapped_column(LosslessText)
+    status: Mapped[int | None] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    instruction: Mapped[str] = mapped_column(LosslessText)
+    layer: Mapped[int | None] = mapped_column(Integer)
+    # The download risk on its instruction: no checksum in the Dockerfile pins the content (unverified).
+    risk: Mapped[str | None] = mapped_column(String(20))
+    error: Mapped[str] = mapped_column(LosslessText)
 
 
 class LeaseRow(Base):

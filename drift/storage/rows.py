@@ -43,6 +43,7 @@ def target_spec(row: TargetRow) -> TargetSpec:
         timeout_s=row.timeout_s,
         alerts=tuple(row.alert_routes or ()),
         builder=row.builder,
+        ledger=row.ledger,
     )
 
 
@@ -62,6 +63,7 @@ def write_target_spec(row: TargetRow, spec: TargetSpec) -> None:
     row.timeout_s = spec.timeout_s
     row.alert_routes = list(spec.alerts) or None
     row.builder = spec.builder
+    row.ledger = spec.ledger
 
 
 def builder_info(row: BuildRow) -> BuilderInfo | None:

@@ -101,6 +101,7 @@ class FakeEngine:
     builds: list[TargetSpec] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     builders: list[str] = field(default_factory=list)
+    proxy_args: list[dict[str, str]] = field(default_factory=list)
     images: dict[str, bytes] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -126,15 +127,20 @@ class FakeEngine:
         on_object: LogSink | None = None,
         stop: threading.Event | None = None,
         builder: str = "legacy",
+        on_step: LogSink | None = None,
+        proxy_args: Mapping[str, str] | None = None,
     ) -> BuiltImage:
         assert dockerfile.is_file() and context_dir.is_dir()
         self.builders.append(builder)
+        self.proxy_args.append(dict(proxy_args or {}))
         with self.lock:
             self.builds.append(spec)
             outcome = self.outcomes.pop(0)
         for line in self.log_lines:
             if on_log:
                 on_log(line)
+            if on_step and line.startswith("Step "):
+                on_step(line.partition(" : ")[2])
         if on_object:
             on_object(f"container:{len(self.builds):064x}")
         if isinstance(outcome, BaseException):
@@ -143,6 +149,9 @@ class FakeEngine:
         image_id = "sha256:" + hashlib.sha256(data).hexdigest()
         self.images[image_id] = data
         return BuiltImage(image_id=image_id, tag=tag)
+
+    def bridge_gateway(self) -> str | None:
+        return None
 
     def resolve_base_images(self, dockerfile: Dockerfile, target_stage: str | None) -> tuple[list[BaseImage], int]:
         stage = dockerfile.final_stage(target_stage)

@@ -20,7 +20,7 @@ STAGE_IMPORTS: dict[str, set[str]] = {
     "source": {"errors", "process_owner"},
     "dockerfile": {"values", "errors", "image"},
     "build": {"values", "errors", "targets", "dockerfile"},
-    "ledger": {"errors"},
+    "ledger": {"errors", "values", "dockerfile"},
     "image": {"values", "errors", "catalog"},
     "catalog": {"values"},
     "compare": {"values", "errors", "image", "dockerfile"},

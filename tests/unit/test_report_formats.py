@@ -24,7 +24,7 @@ from drift.report.html import report_html
 from drift.report.junit import junit_xml
 from drift.report.report_markdown import report_markdown
 from drift.report.schema import report_errors, report_schema, validate_report
-from drift.values import BuildSummary, Finding, TargetSpec, Verdict
+from drift.values import BuildSummary, Finding, RecordedFetch, TargetSpec, Verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from support.synthetic_history import (
@@ -554,3 +554,30 @@ def test_every_format_reads_naive_utc_times_as_sqlite_returns_them() -> None:
     dom = parse_html(report_html(rows, generated_at))
     assert timeline_cells(dom)[spec.name][-1].attrs["data-build"] == str(latest.id)
     validate_report(report_document(rows, generated_at=generated_at))
+
+
+def test_fetch_findings_and_the_ledger_counts_of_each_target_validate() -> None:
+    spec, build, history = latest_with(rows_30(), Verdict.DRIFTED)
+    tool = "http://downloads.example/tool/latest.txt"
+    ledger = (
+        RecordedFetch("GET", tool, "downloads.example", 200, 8, "a" * 64, "RUN wget ...", 1, "DRIFT303"),
+        RecordedFetch("GET", "http://apt.example/Packages", "apt.example", 200, 99, "b" * 64, "RUN apt-get ...", 2),
+        RecordedFetch("CONNECT", "pypi.example:443", "pypi.example", 200, 5000, "", "RUN pip ...", 3),
+    )
+    fetch = Finding(
+        "fetch", 1, "RUN wget ...", tool, "modified", "sha256:aa (8 bytes)", "sha256:bb (8 bytes)", "network-fetch"
+    )
+    on = replace(build, ledger="on", fetches=ledger, findings=(fetch, *build.findings))
+    off = replace(build, ledger="off: the build has no network (--network none)", fetches=())
+    document = report_document(
+        [(spec, on, history), (replace(spec, name="offline"), off, history)], generated_at=GENERATED_AT
+    )
+
+    validate_report(document)
+    first, second = document["targets"]
+    assert (first["ledger"], first["external_hosts"], first["unverified_fetches"]) == ("on", 3, 1)
+    assert first["latest"]["findings"][0]["kind"] == "fetch"
+    assert (second["external_hosts"], second["unverified_fetches"]) == (None, None)
+    assert second["ledger"].startswith("off: ")
+    html = report_html([(spec, on, history)], GENERATED_AT)
+    assert "3 host(s), 1 unverified fetch(es)" in html

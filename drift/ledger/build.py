@@ -81,7 +81,13 @@ class BuildLedger:
             return
         try:
             host = listen_host(engine_host, network, bridge_gateway)
-            self._proxy = RecordingProxy(listen_host=host, upstream=upstream_proxy(build_args), step=self.current_step)
+            self._proxy = RecordingProxy(
+                listen_host=host,
+                upstream=upstream_proxy(build_args),
+                step=self.current_step,
+                # Only a build on the host network may reach the host's loopback; through the proxy, none other.
+                refuse_loopback=host != "127.0.0.1",
+            )
         except (LedgerOff, DriftError) as exc:
             self.state = f"{OFF}: {exc}"
             return

@@ -60,12 +60,15 @@ class RecordingProxy:
         upstream: str | None = None,
         step: StepSource = _no_step,
         connect_timeout: float = 30.0,
+        refuse_loopback: bool = False,
     ) -> None:
         self.listen_host = listen_host
         self.listen_port = listen_port
         self.upstream = Upstream.parse(upstream) if upstream else None
         self.step = step
         self.connect_timeout = connect_timeout
+        # On the bridge network: the build must not reach the host's 127.0.0.1 through the proxy.
+        self.refuse_loopback = refuse_loopback
         self._log = FetchLog()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -154,7 +157,7 @@ class RecordingProxy:
             try:
                 await ClientSession(
                     reader, writer, fetch_log=self._log, step=self.step, upstream=self.upstream,
-                    connect_timeout=self.connect_timeout,
+                    connect_timeout=self.connect_timeout, refuse_loopback=self.refuse_loopback,
                 ).run()
             finally:
                 sessions.discard(task)

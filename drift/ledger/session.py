@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import ipaddress
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 import h11
@@ -131,8 +133,10 @@ class ClientSession:
     """Serves one client connection until it closes, fails, or the proxy stops (the task is cancelled)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, fetch_log: FetchLog,
-                 step: StepSource, upstream: Upstream | None, connect_timeout: float) -> None:
+                 step: StepSource, upstream: Upstream | None, connect_timeout: float,
+                 refuse_loopback: bool = False) -> None:
         self.client = Peer("client", h11.SERVER, reader, writer)
+        self.refuse_loopback = refuse_loopback
         self.fetch_log = fetch_log
         self.step = step
         self.upstream = upstream
@@ -243,15 +247,38 @@ class ClientSession:
     async def _open(self, origin: Origin) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A TCP connection to the origin, or to the upstream proxy when there is one. Raises PeerFailed."""
         hop = self.upstream.origin if self.upstream else origin
+        host = hop.host
+        if self.refuse_loopback and not self.upstream:
+            host = await self._not_loopback(hop.host, hop.port, hop.authority)
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(hop.host, hop.port, limit=READ_SIZE), self.connect_timeout
+                asyncio.open_connection(host, hop.port, limit=READ_SIZE), self.connect_timeout
             )
         except (OSError, TimeoutError) as exc:
             what = "upstream proxy" if self.upstream else "server"
             raise PeerFailed(what, f"cannot connect to {hop.authority}: {describe(exc)}") from exc
         self._servers.append(writer)
         return reader, writer
+
+    async def _not_loopback(self, host: str, port: int, authority: str) -> str:
+        """The address to connect to, refusing the host's own loopback.
+
+        A build on the bridge network cannot reach the host's 127.0.0.1; through
+        a proxy on the bridge it could. The name is resolved once and the checked
+        address is the one connected to (a second lookup could answer otherwise).
+        """
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise PeerFailed("server", f"cannot resolve {authority}: {describe(exc)}") from exc
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+        if not addresses or any(a.is_loopback or a.is_unspecified for a in addresses):
+            raise PeerFailed(
+                "server",
+                f"refused {authority}: a build on the bridge network may not reach the host's loopback through "
+                "drift's proxy",
+            )
+        return str(addresses[0])
 
     async def _forward(self, request: h11.Request, exchange: Exchange) -> None:
         try:

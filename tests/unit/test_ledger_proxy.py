@@ -413,3 +413,17 @@ def test_stopping_closes_an_open_tunnel_promptly(echo: str) -> None:
     [entry] = proxy.fetches()
     assert (entry.method, entry.bytes_out, entry.bytes_in) == ("CONNECT", 9, 9)
     assert entry.error == "drift's proxy stopped before the exchange ended"
+
+
+def test_a_proxy_on_the_bridge_refuses_the_hosts_loopback() -> None:
+    """A build on the bridge network cannot reach 127.0.0.1 on the host; drift's proxy must not open the way."""
+    import urllib.error
+    import urllib.request
+
+    with RecordingProxy(refuse_loopback=True) as proxy:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy.url}))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            opener.open("http://127.0.0.1:9/secret", timeout=10)
+        assert refused.value.code == 502
+        [fetch] = proxy.wait_fetches(1)
+    assert fetch.status is None and "may not reach the host's loopback" in fetch.error

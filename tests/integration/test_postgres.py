@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Drift, MakeRepo
@@ -76,12 +77,12 @@ def test_migrate_to_postgresql_keeps_the_report(drift: Drift, make_repo: MakeRep
     for _ in range(2):
         drift("run", "--min-free", "0")
 
-    def report(url: str) -> dict:  # type: ignore[type-arg]
+    def report(url: str) -> dict[str, Any]:
         result = drift("--db", url, "report", "--format", "json")
         assert result.code == 0, result.stderr
-        document = json.loads(result.stdout)
+        document: dict[str, Any] = json.loads(result.stdout)
         document.pop("generated_at")
-        return document  # type: ignore[no-any-return]
+        return document
 
     before = report(drift.db_url)
     migrated = drift("db", "migrate-to", postgres_url)

@@ -9,9 +9,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,8 +59,9 @@ class Result:
     stdout: str
     stderr: str
 
-    def json(self) -> dict:  # type: ignore[type-arg]
-        return json.loads(self.stdout)
+    def json(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(self.stdout)
+        return document
 
 
 @dataclass
@@ -81,17 +83,18 @@ class Drift:
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
-    def latest(self, name: str) -> dict:  # type: ignore[type-arg]
+    def latest(self, name: str) -> dict[str, Any]:
         """The latest build of a target, as `drift report --format json` gives it."""
         [target] = [t for t in self("report", "--format", "json").json()["targets"] if t["name"] == name]
-        return target["latest"]  # type: ignore[no-any-return]
+        latest: dict[str, Any] = target["latest"]
+        return latest
 
     def track(self, name: str, repo: GitRepo, *options: str) -> None:
         """`drift track NAME --repo REPO --commit main --pull never OPTIONS...`, which must succeed."""
         result = self("track", name, "--repo", str(repo.path), "--commit", "main", "--pull", "never", *options)
         assert result.code == 0, result.stderr
 
-    def rows(self, query: str) -> list[tuple]:  # type: ignore[type-arg]
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
         if self.url is None:
             with sqlite3.connect(self.db_path) as connection:
                 return connection.execute(query).fetchall()
@@ -146,8 +149,12 @@ class GitRepo:
         return self.git("rev-parse", "HEAD")
 
 
+MakeRepo = Callable[[str], GitRepo]
+"""The make_repo fixture: make_repo(sample_name) -> GitRepo."""
+
+
 @pytest.fixture
-def make_repo(tmp_path: Path) -> Iterator[object]:
+def make_repo(tmp_path: Path) -> Iterator[MakeRepo]:
     """make_repo(sample_name) -> GitRepo holding a copy of sample_projects/<sample_name>, committed."""
 
     def make(sample: str) -> GitRepo:
@@ -163,13 +170,39 @@ def make_repo(tmp_path: Path) -> Iterator[object]:
     yield make
 
 
+@dataclass
+class UpstreamServer:
+    """The upstream_server fixture: a running upstream.Upstream and root, the directory it serves."""
+
+    server: upstream.Upstream
+    root: Path  # tmp_path / "upstream", as the test made it (server.directory is its resolved path)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def directory(self) -> Path:
+        return self.server.directory
+
+    @property
+    def requests(self) -> list[str]:
+        return self.server.requests
+
+    def close(self) -> None:
+        self.server.close()
+
+
 @pytest.fixture
-def upstream_server(tmp_path: Path) -> Iterator[object]:
+def upstream_server(tmp_path: Path) -> Iterator[UpstreamServer]:
     """A changing 'upstream' file server on 127.0.0.1."""
     root = tmp_path / "upstream"
     root.mkdir()
-    server = upstream.serve(root, 0)
-    server.root = root  # type: ignore[attr-defined]
+    server = UpstreamServer(upstream.serve(root, 0), root)
     try:
         yield server
     finally:

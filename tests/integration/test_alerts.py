@@ -6,10 +6,15 @@ import json
 import socket
 import time
 from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import cast
 
 import pytest
 import upstream
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from conftest import Drift, MakeRepo, UpstreamServer
 from pytest_httpserver import HTTPServer
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
@@ -21,7 +26,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def track_download(drift, make_repo, server, route: str) -> None:  # type: ignore[no-untyped-def]
+def track_download(drift: Drift, make_repo: MakeRepo, server: UpstreamServer, route: str) -> None:
     drift.track(
         "download",
         make_repo("latest-download"),
@@ -34,7 +39,9 @@ def track_download(drift, make_repo, server, route: str) -> None:  # type: ignor
     )
 
 
-def test_one_alert_per_event_and_one_recovery(drift, make_repo, upstream_server) -> None:
+def test_one_alert_per_event_and_one_recovery(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer
+) -> None:
     receiver = HTTPServer(host="127.0.0.1", port=free_port())
     receiver.expect_request("/hook", method="POST").respond_with_data("ok")
     receiver.start()
@@ -65,7 +72,9 @@ def test_one_alert_per_event_and_one_recovery(drift, make_repo, upstream_server)
         receiver.stop()
 
 
-def test_alert_waits_in_the_outbox_while_the_receiver_is_down(drift, make_repo, upstream_server) -> None:
+def test_alert_waits_in_the_outbox_while_the_receiver_is_down(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer
+) -> None:
     port = free_port()
     upstream.publish_file(upstream_server.root, "tool/latest.txt", b"tool 1.0\n")
     track_download(drift, make_repo, upstream_server, f"json://127.0.0.1:{port}/hook")
@@ -95,12 +104,14 @@ class _Sink:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        self.messages.append(envelope.content)
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.messages.append(cast(bytes, envelope.content))  # bytes: the Controller does not decode_data
         return "250 OK"
 
 
-def test_email_route_delivers_a_readable_alert(drift, make_repo, upstream_server) -> None:
+def test_email_route_delivers_a_readable_alert(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer
+) -> None:
     sink = _Sink()
     port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
@@ -120,15 +131,17 @@ def test_email_route_delivers_a_readable_alert(drift, make_repo, upstream_server
         assert "download drifted" in mail["Subject"]
         assert mail["To"].endswith("platform@example.com>") or "platform@example.com" in mail["To"]
         part = (
-            mail.get_payload(decode=True) if not mail.is_multipart() else mail.get_payload()[0].get_payload(decode=True)
+            mail.get_payload(decode=True)
+            if not mail.is_multipart()
+            else cast("list[Message]", mail.get_payload())[0].get_payload(decode=True)
         )
-        text = part.decode()
+        text = cast(bytes, part).decode()  # get_payload(decode=True) of a part that is not multipart
         assert "/opt/tool/latest.txt" in text and "cause network-fetch" in text and "drift show" in text
     finally:
         controller.stop()
 
 
-def test_alerts_test_command(drift) -> None:
+def test_alerts_test_command(drift: Drift) -> None:
     receiver = HTTPServer(host="127.0.0.1", port=free_port())
     receiver.expect_request("/hook", method="POST").respond_with_data("ok")
     receiver.start()
@@ -143,7 +156,9 @@ def test_alerts_test_command(drift) -> None:
     assert down.code == 2 and down.stderr.count("\n") == 1
 
 
-def test_github_step_summary_and_annotations(drift, make_repo, upstream_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_github_step_summary_and_annotations(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer, tmp_path: Path
+) -> None:
     upstream.publish_file(upstream_server.root, "tool/latest.txt", b"tool 1.0\n")
     repo = make_repo("latest-download")
     drift.track(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from conftest import Drift, MakeRepo, Result
 
 
-def assert_one_line_error(result, *words: str) -> None:  # type: ignore[no-untyped-def]
+def assert_one_line_error(result: Result, *words: str) -> None:
     assert result.code == 2, (result.stdout, result.stderr)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
@@ -14,13 +17,13 @@ def assert_one_line_error(result, *words: str) -> None:  # type: ignore[no-untyp
         assert word in lines[0], lines[0]
 
 
-def test_unknown_target(drift) -> None:
+def test_unknown_target(drift: Drift) -> None:
     assert_one_line_error(drift("run", "nope"), "unknown target 'nope'")
     assert_one_line_error(drift("history", "nope"), "unknown target 'nope'")
     assert_one_line_error(drift("accept", "nope"), "unknown target 'nope'")
 
 
-def test_bad_name_and_malformed_build_arg_write_nothing(drift, make_repo) -> None:
+def test_bad_name_and_malformed_build_arg_write_nothing(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     assert_one_line_error(drift("track", "Bad Name", "--repo", str(repo.path), "--commit", "main"), "target name")
     assert_one_line_error(
@@ -30,7 +33,7 @@ def test_bad_name_and_malformed_build_arg_write_nothing(drift, make_repo) -> Non
     assert drift.rows("select count(*) from targets") == [(0,)]
 
 
-def test_unreachable_repo_missing_dockerfile_and_unknown_ref(drift, make_repo, tmp_path) -> None:
+def test_unreachable_repo_missing_dockerfile_and_unknown_ref(drift: Drift, make_repo: MakeRepo, tmp_path: Path) -> None:
     repo = make_repo("reproducible")
     assert_one_line_error(
         drift("track", "x", "--repo", str(tmp_path / "nowhere"), "--commit", "main"), "does not exist"
@@ -44,7 +47,7 @@ def test_unreachable_repo_missing_dockerfile_and_unknown_ref(drift, make_repo, t
 
 
 @pytest.mark.usefixtures("docker_engine")
-def test_pinned_commit_gone_upstream_is_an_error_not_drift(drift, make_repo) -> None:
+def test_pinned_commit_gone_upstream_is_an_error_not_drift(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     (repo.path / "extra.txt").write_text("soon gone\n")
     doomed = repo.commit_all("a commit that will be force-pushed away")
@@ -58,7 +61,7 @@ def test_pinned_commit_gone_upstream_is_an_error_not_drift(drift, make_repo) -> 
     assert drift.rows("select status, verdict, finished_at is not null from builds") == [("error", "error", 1)]
 
 
-def test_engine_that_does_not_answer(drift, make_repo) -> None:
+def test_engine_that_does_not_answer(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     assert drift("track", "repro", "--repo", str(repo.path), "--commit", "main").code == 0
     result = drift("--docker-host", "unix:///nonexistent.sock", "run")
@@ -69,12 +72,12 @@ def test_engine_that_does_not_answer(drift, make_repo) -> None:
     assert drift.rows("select status, verdict from builds") == [("error", "error"), ("error", "error")]
 
 
-def test_bad_database_url(drift) -> None:
+def test_bad_database_url(drift: Drift) -> None:
     assert_one_line_error(drift("--db", "not a url", "targets"), "is not a database URL")
 
 
 @pytest.mark.usefixtures("docker_engine")
-def test_pull_never_with_a_missing_base_image_is_an_error(drift, make_repo) -> None:
+def test_pull_never_with_a_missing_base_image_is_an_error(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text("FROM drift-test/not-in-the-engine:1\nRUN true\n")
     repo.commit_all("a base image nobody has")
@@ -84,7 +87,7 @@ def test_pull_never_with_a_missing_base_image_is_an_error(drift, make_repo) -> N
     assert drift.rows("select status, verdict from builds") == [("error", "error")]
 
 
-def test_a_database_of_a_newer_drift_is_refused_untouched(drift, tmp_path) -> None:
+def test_a_database_of_a_newer_drift_is_refused_untouched(drift: Drift, tmp_path: Path) -> None:
     import sqlite3
 
     assert drift("targets").code == 0
@@ -95,7 +98,7 @@ def test_a_database_of_a_newer_drift_is_refused_untouched(drift, tmp_path) -> No
     assert drift.rows("select version_num from alembic_version") == [("0999",)]
 
 
-def test_a_read_only_database_is_one_line(drift, make_repo) -> None:
+def test_a_read_only_database_is_one_line(drift: Drift, make_repo: MakeRepo) -> None:
     assert drift("targets").code == 0
     read_only = f"sqlite:///file:{drift.db_path}?mode=ro&uri=true"
     repo = make_repo("reproducible")
@@ -105,7 +108,7 @@ def test_a_read_only_database_is_one_line(drift, make_repo) -> None:
     assert drift.rows("select count(*) from targets") == [(0,)]
 
 
-def test_hostile_repository_urls_and_values_are_refused_with_one_line(drift, make_repo) -> None:
+def test_hostile_repository_urls_and_values_are_refused_with_one_line(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     assert_one_line_error(
         drift("track", "x", "--repo", "ext::sh -c touch% /tmp/drift-pwned", "--commit", "main"),
@@ -125,7 +128,7 @@ def test_hostile_repository_urls_and_values_are_refused_with_one_line(drift, mak
     assert drift.rows("select count(*) from targets") == [(0,)]
 
 
-def test_a_schedule_that_never_fires_in_drift_toml(drift, make_repo, tmp_path) -> None:
+def test_a_schedule_that_never_fires_in_drift_toml(drift: Drift, make_repo: MakeRepo, tmp_path: Path) -> None:
     repo = make_repo("reproducible")
     config = tmp_path / "drift.toml"
     config.write_text(f'[[target]]\nname = "feb"\nrepo = "{repo.path}"\ncommit = "main"\nschedule = "0 0 30 2 *"\n')
@@ -133,7 +136,7 @@ def test_a_schedule_that_never_fires_in_drift_toml(drift, make_repo, tmp_path) -
     assert drift.rows("select count(*) from targets") == [(0,)]
 
 
-def test_credentials_in_a_repository_url_are_never_printed(drift) -> None:
+def test_credentials_in_a_repository_url_are_never_printed(drift: Drift) -> None:
     url = "https://ci-bot:TOPSECRET@127.0.0.1:9/team/app.git"
     result = drift("track", "app", "--repo", url, "--commit", "main")
     assert_one_line_error(result, "cannot reach repository https://ci-bot:***@127.0.0.1:9/team/app.git")
@@ -142,7 +145,7 @@ def test_credentials_in_a_repository_url_are_never_printed(drift) -> None:
     assert token_only.code == 2 and "TOPSECRET" not in token_only.stderr
 
 
-def test_alert_routes_are_shown_without_their_secrets(drift) -> None:
+def test_alert_routes_are_shown_without_their_secrets(drift: Drift) -> None:
     route = "json://hook:TOPSECRET@127.0.0.1:9/path?+X-Api-Key=TOPSECRET2"
     result = drift("alerts", "test", route)
     assert result.code == 2
@@ -150,7 +153,7 @@ def test_alert_routes_are_shown_without_their_secrets(drift) -> None:
     assert "json://hook:***@127.0.0.1:9/path" in result.stderr
 
 
-def test_a_stored_schedule_that_never_fires_is_never_due(drift, make_repo) -> None:
+def test_a_stored_schedule_that_never_fires_is_never_due(drift: Drift, make_repo: MakeRepo) -> None:
     """A database of an older drift may hold such a schedule: listing and due runs go on."""
     import sqlite3
 
@@ -166,7 +169,7 @@ def test_a_stored_schedule_that_never_fires_is_never_due(drift, make_repo) -> No
     assert drift.rows("select count(*) from builds") == [(0,)]
 
 
-def test_alert_routes_in_the_outbox_are_listed_without_their_secrets(drift, make_repo) -> None:
+def test_alert_routes_in_the_outbox_are_listed_without_their_secrets(drift: Drift, make_repo: MakeRepo) -> None:
     from drift.storage import alerts, builds
     from drift.storage.database import Database
     from drift.values import Verdict

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import docker
 import pytest
+from conftest import Drift, MakeRepo
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("docker_engine")]
 
@@ -58,7 +59,9 @@ def built_bases() -> Iterator[list[str]]:
             api.remove_image(image_id, force=True)
 
 
-def test_a_base_rebuilt_with_the_same_packages_is_retagged_in_both_stages(drift, make_repo, built_bases) -> None:
+def test_a_base_rebuilt_with_the_same_packages_is_retagged_in_both_stages(
+    drift: Drift, make_repo: MakeRepo, built_bases: list[str]
+) -> None:
     rebuilt_base = BASE
     first = build_base(built_bases)
     repo = make_repo("reproducible")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import Drift, GitRepo, MakeRepo
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -16,7 +17,7 @@ MODERN = (
 )
 
 
-def modern_repo(make_repo, dockerfile: str = MODERN):  # type: ignore[no-untyped-def]
+def modern_repo(make_repo: MakeRepo, dockerfile: str = MODERN) -> GitRepo:
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text(dockerfile)
     (repo.path / "tool.sh").write_text("#!/bin/sh\necho tool\n")
@@ -24,7 +25,7 @@ def modern_repo(make_repo, dockerfile: str = MODERN):  # type: ignore[no-untyped
     return repo
 
 
-def test_a_buildkit_dockerfile_is_a_baseline_then_reproducible(drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_a_buildkit_dockerfile_is_a_baseline_then_reproducible(drift: Drift, make_repo: MakeRepo) -> None:
     drift.track("modern", modern_repo(make_repo), "--builder", "buildkit")
     for expected in ("baseline", "reproducible"):
         result = drift("run", "--min-free", "0")
@@ -40,7 +41,7 @@ def test_a_buildkit_dockerfile_is_a_baseline_then_reproducible(drift, make_repo)
     ]
 
 
-def test_auto_takes_buildkit_where_the_engine_has_it(drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_auto_takes_buildkit_where_the_engine_has_it(drift: Drift, make_repo: MakeRepo) -> None:
     drift.track("auto", modern_repo(make_repo))
     assert drift("run", "--min-free", "0").code == 0
     assert drift.rows("select t.builder, b.builder from builds b join targets t on t.id = b.target_id") == [
@@ -48,7 +49,7 @@ def test_auto_takes_buildkit_where_the_engine_has_it(drift, make_repo) -> None: 
     ]
 
 
-def test_a_failed_buildkit_step_is_named_with_its_log_tail(drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_buildkit_step_is_named_with_its_log_tail(drift: Drift, make_repo: MakeRepo) -> None:
     failing = "FROM busybox:latest\nRUN echo compiling && echo 'error: missing header' && exit 3\n"
     drift.track("failing", modern_repo(make_repo, failing), "--builder", "buildkit")
     result = drift("--verbose", "run", "--min-free", "0")
@@ -60,7 +61,7 @@ def test_a_failed_buildkit_step_is_named_with_its_log_tail(drift, make_repo) -> 
     assert "failed step: RUN echo compiling" in result.stdout
 
 
-def test_the_legacy_builder_says_which_line_needs_buildkit(drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_the_legacy_builder_says_which_line_needs_buildkit(drift: Drift, make_repo: MakeRepo) -> None:
     drift.track("old", modern_repo(make_repo), "--builder", "legacy")
     result = drift("run", "--min-free", "0")
     assert result.code == 1
@@ -70,7 +71,7 @@ def test_the_legacy_builder_says_which_line_needs_buildkit(drift, make_repo) -> 
     assert "--builder buildkit" in error
 
 
-def test_secret_and_ssh_mounts_are_refused_when_tracked(drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_secret_and_ssh_mounts_are_refused_when_tracked(drift: Drift, make_repo: MakeRepo) -> None:
     secret = "FROM busybox:latest\nRUN --mount=type=secret,id=token cat /run/secrets/token > /x\n"
     repo = modern_repo(make_repo, secret)
     result = drift("track", "secret", "--repo", str(repo.path), "--commit", "main")
@@ -79,7 +80,7 @@ def test_secret_and_ssh_mounts_are_refused_when_tracked(drift, make_repo) -> Non
     assert drift.rows("select count(*) from targets") == [(0,)]
 
 
-def test_a_change_of_builder_is_a_builder_finding(drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_a_change_of_builder_is_a_builder_finding(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     drift.track("switch", repo, "--builder", "legacy")
     assert drift("run", "--min-free", "0").code == 0

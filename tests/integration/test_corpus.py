@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from conftest import Drift, MakeRepo, UpstreamServer
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("docker_engine")]
 
@@ -75,7 +76,9 @@ def builder_stage_leftovers() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("builder_stage_leftovers")
-def test_every_corpus_image_rebuilds_reproducible_or_noisy(drift, make_repo, upstream_server) -> None:
+def test_every_corpus_image_rebuilds_reproducible_or_noisy(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer
+) -> None:
     api = docker.APIClient(version="auto")
     for image in ("python:3.11-slim", "debian:bookworm"):
         api.inspect_image(image)  # provisioned by scripts/provision-base-images; missing is a failure

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from conftest import Drift, MakeRepo
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -77,7 +78,9 @@ def second_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         subprocess.run(["ip", "netns", "delete", namespace], check=False)
 
 
-def test_builds_go_to_both_engines_and_move_when_one_stops(drift, make_repo, second_engine) -> None:  # type: ignore[no-untyped-def]
+def test_builds_go_to_both_engines_and_move_when_one_stops(
+    drift: Drift, make_repo: MakeRepo, second_engine: tuple[str, subprocess.Popen[bytes]]
+) -> None:
     host, daemon = second_engine
     pool = ["--docker-host", FIRST, "--docker-host", host]
     repo = make_repo("reproducible")

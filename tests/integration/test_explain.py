@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import io
 import tarfile
+from collections.abc import Iterator
 
 import docker
 import pytest
+from conftest import Drift, MakeRepo, UpstreamServer
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -28,7 +30,7 @@ def build_base(tag: str, version: str, env: str = "MODE=stable") -> str:
 
 
 @pytest.fixture
-def moving_base():  # type: ignore[no-untyped-def]
+def moving_base() -> Iterator[str]:
     tag = "drift-test/base:moving"
     yield tag
     api = docker.APIClient(version="auto")
@@ -38,7 +40,7 @@ def moving_base():  # type: ignore[no-untyped-def]
             api.remove_image(image["Id"], force=True)
 
 
-def test_moved_base_tag_is_one_base_image_finding(drift, make_repo, moving_base) -> None:
+def test_moved_base_tag_is_one_base_image_finding(drift: Drift, make_repo: MakeRepo, moving_base: str) -> None:
     first_id = build_base(moving_base, "1")
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text(f"FROM {moving_base}\nRUN cp /etc/base-version /copied-version\n")
@@ -77,7 +79,7 @@ def test_moved_base_tag_is_one_base_image_finding(drift, make_repo, moving_base)
     assert f"`{moving_base}` | moved" in diff and "- modified `/copied-version`" in diff
 
 
-def test_env_change_only_is_a_config_finding(drift, make_repo, moving_base) -> None:
+def test_env_change_only_is_a_config_finding(drift: Drift, make_repo: MakeRepo, moving_base: str) -> None:
     build_base(moving_base, "1", env="MODE=stable")
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text(f"FROM {moving_base}\nRUN cp /etc/base-version /copied-version\n")
@@ -98,7 +100,7 @@ def test_env_change_only_is_a_config_finding(drift, make_repo, moving_base) -> N
     assert base["change"] == "retagged"
 
 
-def test_build_date_is_drifted_then_noisy_after_twice(drift, make_repo) -> None:
+def test_build_date_is_drifted_then_noisy_after_twice(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("build-date")
     drift.track("stamp", repo)
     assert drift("run", "stamp").code == 0
@@ -121,7 +123,7 @@ def test_build_date_is_drifted_then_noisy_after_twice(drift, make_repo) -> None:
     assert "/etc/build-date" in shown.stdout and "learned rule /etc/build-date" in shown.stdout
 
 
-def test_multi_stage_layers_are_named_by_their_final_stage_instructions(drift, make_repo) -> None:
+def test_multi_stage_layers_are_named_by_their_final_stage_instructions(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("multi-stage")
     drift.track("multi", repo)
     assert drift("run", "multi").code == 0
@@ -141,7 +143,9 @@ def test_multi_stage_layers_are_named_by_their_final_stage_instructions(drift, m
     ]
 
 
-def test_download_drift_is_linked_to_its_risk_and_a_pin_is_suggested(drift, make_repo, upstream_server) -> None:
+def test_download_drift_is_linked_to_its_risk_and_a_pin_is_suggested(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer
+) -> None:
     import hashlib
 
     import upstream

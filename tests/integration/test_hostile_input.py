@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
+from conftest import Drift, GitRepo, MakeRepo
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -16,10 +19,8 @@ ESCAPES = re.compile("[\x1b\x07\x9b]")
 _made = iter(range(1000))
 
 
-def custom_repo(tmp_path, dockerfile: str, name: str = "Dockerfile"):  # type: ignore[no-untyped-def]
+def custom_repo(tmp_path: Path, dockerfile: str, name: str = "Dockerfile") -> GitRepo:
     """A real git repository holding one Dockerfile (at `name`), committed on main."""
-    from conftest import GitRepo
-
     repo = GitRepo(tmp_path / f"repo-custom-{next(_made)}")
     repo.path.mkdir()
     repo.git("init", "-q", "-b", "main")
@@ -32,7 +33,9 @@ def custom_repo(tmp_path, dockerfile: str, name: str = "Dockerfile"):  # type: i
     return repo
 
 
-def test_a_file_name_that_is_not_utf8_is_stored_compared_and_shown_escaped(drift, make_repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_name_that_is_not_utf8_is_stored_compared_and_shown_escaped(
+    drift: Drift, make_repo: MakeRepo, tmp_path: Path
+) -> None:
     # Two files whose names differ only in a byte that is not UTF-8; the second changes on every build.
     hostile = custom_repo(
         tmp_path,
@@ -62,7 +65,7 @@ def test_a_file_name_that_is_not_utf8_is_stored_compared_and_shown_escaped(drift
     assert drift.latest("after")["verdict"] == "reproducible"
 
 
-def test_any_dockerfile_name_builds(drift, make_repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_any_dockerfile_name_builds(drift: Drift, make_repo: MakeRepo, tmp_path: Path) -> None:
     for name, path in (("containerfile", "Containerfile"), ("prod", "docker/Dockerfile.prod")):
         repo = custom_repo(tmp_path, "FROM busybox:latest\nRUN echo built > /built\n", name=path)
         drift.track(name, repo, "--dockerfile", path)
@@ -71,7 +74,7 @@ def test_any_dockerfile_name_builds(drift, make_repo, tmp_path) -> None:  # type
     assert drift.rows("select verdict from builds order by id") == [("baseline",), ("baseline",)]
 
 
-def test_rich_markup_in_build_data_is_printed_as_text(drift, make_repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_rich_markup_in_build_data_is_printed_as_text(drift: Drift, make_repo: MakeRepo, tmp_path: Path) -> None:
     failing = custom_repo(tmp_path, 'FROM busybox:latest\nRUN echo "[/]" && false\n')
     markup_path = custom_repo(tmp_path, "FROM busybox:latest\nRUN mkdir -p '/x/[' && date +%s%N > '/x/[/]'\n")
     drift.track("failing", failing)
@@ -95,7 +98,9 @@ def test_rich_markup_in_build_data_is_printed_as_text(drift, make_repo, tmp_path
     assert drifted.code == 0 and "/x/[/]" in drifted.stdout
 
 
-def test_control_characters_in_names_and_logs_never_reach_the_terminal(drift, make_repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_control_characters_in_names_and_logs_never_reach_the_terminal(
+    drift: Drift, make_repo: MakeRepo, tmp_path: Path
+) -> None:
     noisy_log = custom_repo(
         tmp_path, "FROM busybox:latest\nRUN printf '\\033]0;pwned\\007\\033[2Jcleared\\n' && false\n"
     )
@@ -120,7 +125,7 @@ def test_control_characters_in_names_and_logs_never_reach_the_terminal(drift, ma
         assert report.code == 0 and not ESCAPES.search(report.stdout), format
 
 
-def test_a_dockerfile_symlinked_to_a_host_file_is_never_read(drift, make_repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_dockerfile_symlinked_to_a_host_file_is_never_read(drift: Drift, make_repo: MakeRepo, tmp_path: Path) -> None:
     secret = tmp_path / "netrc"
     secret.write_text("machine git.example.com login ci password TOPSECRET\nFROM busybox:latest\n")
     repo = make_repo("reproducible")
@@ -139,7 +144,9 @@ def test_a_dockerfile_symlinked_to_a_host_file_is_never_read(drift, make_repo, t
     assert "TOPSECRET" not in drift("show", str(latest["build"])).stdout
 
 
-def test_two_installations_on_one_engine_keep_their_own_images(drift, make_repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_two_installations_on_one_engine_keep_their_own_images(
+    drift: Drift, make_repo: MakeRepo, tmp_path: Path
+) -> None:
     from conftest import Drift, _remove_images_of
 
     other = Drift(db_path=tmp_path / "other" / "drift.db", cache_dir=tmp_path / "other-cache")
@@ -162,8 +169,8 @@ def test_two_installations_on_one_engine_keep_their_own_images(drift, make_repo,
         _remove_images_of(other)
 
 
-def test_one_targets_unexpected_exception_is_its_error_and_the_night_goes_on(  # type: ignore[no-untyped-def]
-    drift, make_repo, monkeypatch
+def test_one_targets_unexpected_exception_is_its_error_and_the_night_goes_on(
+    drift: Drift, make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug that only one target's data triggers (injected here) is that target's `error`; the other
     targets are checked, the summary printed and their alerts sent."""
@@ -174,6 +181,7 @@ def test_one_targets_unexpected_exception_is_its_error_and_the_night_goes_on(  #
 
     from drift import check
     from drift.cli import app
+    from drift.values import TargetSpec
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -188,7 +196,7 @@ def test_one_targets_unexpected_exception_is_its_error_and_the_night_goes_on(  #
 
         real = check._explain_source
 
-        def explode_for_boom(spec, *args):  # type: ignore[no-untyped-def]
+        def explode_for_boom(spec: TargetSpec, *args: Any) -> object:
             if spec.name == "boom":
                 raise RuntimeError("an odd image broke drift")
             return real(spec, *args)
@@ -215,7 +223,9 @@ def test_one_targets_unexpected_exception_is_its_error_and_the_night_goes_on(  #
         receiver.stop()
 
 
-def test_an_unreachable_repository_in_drift_toml_does_not_stop_the_others(drift, make_repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unreachable_repository_in_drift_toml_does_not_stop_the_others(
+    drift: Drift, make_repo: MakeRepo, tmp_path: Path
+) -> None:
     good = make_repo("reproducible")
     config = tmp_path / "drift.toml"
     config.write_text(

@@ -9,6 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 import upstream
+from conftest import Drift, GitRepo, MakeRepo, UpstreamServer
 
 from drift.report.schema import validate_report
 
@@ -32,12 +33,12 @@ def _left_behind(objects: list[str]) -> list[str]:
     return left
 
 
-def track_download(drift, repo, server, name: str = "download", *options: str) -> None:  # type: ignore[no-untyped-def]
+def track_download(drift: Drift, repo: GitRepo, server: UpstreamServer, name: str = "download", *options: str) -> None:
     url = f"UPSTREAM_URL={server.url}/tool/latest.txt"
     drift.track(name, repo, "--network", "host", "--build-arg", url, *options)
 
 
-def test_reproducible_sample_gets_fresh_layer_digests_but_is_reproducible(drift, make_repo) -> None:
+def test_reproducible_sample_gets_fresh_layer_digests_but_is_reproducible(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     drift.track("repro", repo)
     first = drift("run", "repro")
@@ -70,7 +71,9 @@ def test_reproducible_sample_gets_fresh_layer_digests_but_is_reproducible(drift,
     )
 
 
-def test_latest_download_drifts_stays_drifted_and_accept_resets(drift, make_repo, upstream_server) -> None:
+def test_latest_download_drifts_stays_drifted_and_accept_resets(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer
+) -> None:
     upstream.publish_file(upstream_server.root, "tool/latest.txt", b"tool 1.0\n")
     repo = make_repo("latest-download")
     track_download(drift, repo, upstream_server)
@@ -111,7 +114,9 @@ def test_latest_download_drifts_stays_drifted_and_accept_resets(drift, make_repo
     assert "download: reproducible" in fourth.stdout
 
 
-def test_failing_build_is_broken_after_a_success_and_failed_without_one(drift, make_repo, upstream_server) -> None:
+def test_failing_build_is_broken_after_a_success_and_failed_without_one(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer
+) -> None:
     upstream.publish_file(upstream_server.root, "tool/latest.txt", b"tool 1.0\n")
     repo = make_repo("latest-download")
     # The legacy builder makes containers and step images for each step: a failure must leave none behind.
@@ -142,7 +147,9 @@ def test_failing_build_is_broken_after_a_success_and_failed_without_one(drift, m
     assert drift.rows("select count(*) from builds where status = 'running'") == [(0,)]
 
 
-def test_moving_the_pin_starts_a_new_baseline(drift, make_repo, upstream_server) -> None:
+def test_moving_the_pin_starts_a_new_baseline(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer
+) -> None:
     upstream.publish_file(upstream_server.root, "tool/latest.txt", b"tool 1.0\n")
     repo = make_repo("latest-download")
     track_download(drift, repo, upstream_server)
@@ -175,7 +182,7 @@ def test_moving_the_pin_starts_a_new_baseline(drift, make_repo, upstream_server)
     assert [(b["verdict"], b["commit"]) for b in builds] == [("baseline", new_commit), ("baseline", first_commit)]
 
 
-def test_unpinned_apt_package_upgrade_drifts_with_apt_cause(drift, make_repo, tmp_path: Path) -> None:
+def test_unpinned_apt_package_upgrade_drifts_with_apt_cause(drift: Drift, make_repo: MakeRepo, tmp_path: Path) -> None:
     apt_repo = tmp_path / "apt"
     upstream.publish_deb(apt_repo, "hello-drift", "1.0")
     with upstream.serve(apt_repo, 0) as server:
@@ -199,7 +206,7 @@ def test_unpinned_apt_package_upgrade_drifts_with_apt_cause(drift, make_repo, tm
     assert "apt-get install" in subjects["/var/lib/dpkg/status"]["instruction"]
 
 
-def test_two_unchanged_nightly_runs_add_at_most_50_kb(drift, make_repo) -> None:
+def test_two_unchanged_nightly_runs_add_at_most_50_kb(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     drift.track("repro", repo)
     assert drift("run").code == 0

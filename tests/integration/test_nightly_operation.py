@@ -14,32 +14,33 @@ from pathlib import Path
 
 import docker
 import pytest
+from conftest import Drift, GitRepo, MakeRepo
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
 
-def images_of(drift, target: str) -> list[str]:  # type: ignore[no-untyped-def]
+def images_of(drift: Drift, target: str) -> list[str]:
     """The images this test's drift keeps for a target (other drifts may share the engine)."""
     [(installation,)] = drift.rows("select id from installation")
     labels = [f"drift.target={target}", f"drift.installation={installation}"]
     return [i["Id"] for i in docker.APIClient(version="auto").images(filters={"label": labels})]
 
 
-def spawn(drift, *args: str) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
+def spawn(drift: Drift, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "DRIFT_DB": drift.db_url, "DRIFT_CACHE_DIR": str(drift.cache_dir)}
     return subprocess.Popen(
         [sys.executable, "-m", "drift", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
-def slow_repo(make_repo, seconds: int):  # type: ignore[no-untyped-def]
+def slow_repo(make_repo: MakeRepo, seconds: int) -> GitRepo:
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text(f"FROM busybox:latest\nRUN sleep {seconds} && echo done > /done\n")
     repo.commit_all(f"a build that takes {seconds} s")
     return repo
 
 
-def test_two_due_runs_at_once_build_each_target_exactly_once(drift, make_repo) -> None:
+def test_two_due_runs_at_once_build_each_target_exactly_once(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     names = ["alpha", "bravo", "charlie"]
     for name in names:
@@ -56,7 +57,7 @@ def test_two_due_runs_at_once_build_each_target_exactly_once(drift, make_repo) -
     assert again.code == 0 and drift.rows("select count(*) from builds") == [(3,)]
 
 
-def test_killed_run_is_recovered_cleaned_up_and_retried(drift, make_repo) -> None:
+def test_killed_run_is_recovered_cleaned_up_and_retried(drift: Drift, make_repo: MakeRepo) -> None:
     repo = slow_repo(make_repo, 8)
     drift.track("slow", repo)
     victim = spawn(drift, "run", "--min-free", "0")
@@ -89,7 +90,7 @@ def test_killed_run_is_recovered_cleaned_up_and_retried(drift, make_repo) -> Non
 
 
 @pytest.mark.parametrize("builder", ["legacy", "buildkit"])
-def test_build_past_its_timeout_is_stopped_and_failed(drift, make_repo, builder) -> None:  # type: ignore[no-untyped-def]
+def test_build_past_its_timeout_is_stopped_and_failed(drift: Drift, make_repo: MakeRepo, builder: str) -> None:
     repo = slow_repo(make_repo, 120)
     options = ("--pull", "never", "--timeout", "3s", "--builder", builder)
     track = drift("track", "hang", "--repo", str(repo.path), "--commit", "main", *options)
@@ -111,7 +112,7 @@ def test_build_past_its_timeout_is_stopped_and_failed(drift, make_repo, builder)
                 api.inspect_container(object_id)
 
 
-def test_keep_images_and_gc_keep_what_matters(drift, make_repo) -> None:
+def test_keep_images_and_gc_keep_what_matters(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     drift.track("ten", repo)
     for _ in range(10):
@@ -128,7 +129,7 @@ def test_keep_images_and_gc_keep_what_matters(drift, make_repo) -> None:
     assert drift("run", "ten", "--min-free", "0").code == 0  # history still judges against the baseline
 
 
-def test_shards_cover_every_target_exactly_once(drift, make_repo) -> None:
+def test_shards_cover_every_target_exactly_once(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     names = [f"svc-{i}" for i in range(6)]
     for name in names:
@@ -141,7 +142,7 @@ def test_shards_cover_every_target_exactly_once(drift, make_repo) -> None:
     assert bad.code == 2 and "--shard '4/3' is not K/N" in bad.stderr
 
 
-def test_scheduler_runs_slots_on_time_and_stops_on_sigterm(drift, make_repo) -> None:
+def test_scheduler_runs_slots_on_time_and_stops_on_sigterm(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     every_10s = "* * * * * */10"
     track = drift(
@@ -170,7 +171,9 @@ def test_scheduler_runs_slots_on_time_and_stops_on_sigterm(drift, make_repo) -> 
     assert drift.rows("select count(*) from builds where status = 'running'") == [(0,)]
 
 
-def test_drift_toml_errors_name_their_line_and_change_nothing(drift, make_repo, tmp_path: Path) -> None:
+def test_drift_toml_errors_name_their_line_and_change_nothing(
+    drift: Drift, make_repo: MakeRepo, tmp_path: Path
+) -> None:
     repo = make_repo("reproducible")
     good = f'[[target]]\nname = "web"\nrepo = "{repo.path}"\ncommit = "main"\npull = "never"\n'
     cases = {

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 import upstream
+from conftest import Drift, MakeRepo
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
 
-def test_apt_upgrade_is_a_package_finding_and_the_manifest_matches_dpkg(drift, make_repo, tmp_path: Path) -> None:
+def test_apt_upgrade_is_a_package_finding_and_the_manifest_matches_dpkg(
+    drift: Drift, make_repo: MakeRepo, tmp_path: Path
+) -> None:
     apt_repo = tmp_path / "apt"
     upstream.publish_deb(apt_repo, "hello-drift", "1.0")
     with upstream.serve(apt_repo, 0) as server:
@@ -64,7 +67,7 @@ def test_apt_upgrade_is_a_package_finding_and_the_manifest_matches_dpkg(drift, m
     assert '"name": "hello-drift"' in sbom.stdout and '"version": "1.1"' in sbom.stdout
 
 
-def test_pip_upgrade_is_a_package_finding(drift, make_repo, tmp_path: Path) -> None:
+def test_pip_upgrade_is_a_package_finding(drift: Drift, make_repo: MakeRepo, tmp_path: Path) -> None:
     index = tmp_path / "index"
     upstream.publish_wheel(index, "drift_sample_lib", "1.0")
     with upstream.serve(index, 0) as server:

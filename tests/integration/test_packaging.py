@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Drift, GitRepo, Result
+from conftest import ROOT, Drift, GitRepo, MakeRepo, Result
 
 from drift import __version__
 from drift.storage.database import Database
@@ -278,9 +278,9 @@ def _chown_tree(path: Path, uid: int) -> None:
 
 @pytest.mark.engine
 def test_drift_in_its_own_image_checks_a_sample_through_the_mounted_socket(
-    drift_image: str, drift: Drift, make_repo: object
+    drift_image: str, drift: Drift, make_repo: MakeRepo
 ) -> None:
-    repo: GitRepo = make_repo("reproducible")  # type: ignore[operator]
+    repo: GitRepo = make_repo("reproducible")
     commit = repo.git("rev-parse", "HEAD")
     state = drift.db_path.parent  # the image's /var/lib/drift: its SQLite database lands where `drift` reads it
     state.mkdir(parents=True)

@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import Drift
+from conftest import Drift, MakeRepo
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -28,7 +29,7 @@ def spawn(drift: Drift, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def test_three_workers_build_twelve_due_targets_exactly_once(pg_drift: Drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_three_workers_build_twelve_due_targets_exactly_once(pg_drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     names = [f"svc-{i:02d}" for i in range(12)]
     for name in names:
@@ -44,7 +45,7 @@ def test_three_workers_build_twelve_due_targets_exactly_once(pg_drift: Drift, ma
     assert len(owners) >= 2, owners  # the work was shared, not done by one worker while the others waited
 
 
-def test_a_killed_worker_loses_its_build_and_another_rebuilds_it(pg_drift: Drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_a_killed_worker_loses_its_build_and_another_rebuilds_it(pg_drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text("FROM busybox:latest\nRUN sleep 8 && echo done > /done\n")
     repo.commit_all("a slow build")
@@ -70,18 +71,18 @@ def test_a_killed_worker_loses_its_build_and_another_rebuilds_it(pg_drift: Drift
     assert pg_drift.rows("select count(*) from builds") == [(2,)]  # the slot is done: nothing recorded twice
 
 
-def test_migrate_to_postgresql_keeps_the_report(drift: Drift, make_repo, postgres_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_migrate_to_postgresql_keeps_the_report(drift: Drift, make_repo: MakeRepo, postgres_url: str) -> None:
     for sample in ("reproducible", "build-date"):
         drift.track(sample, make_repo(sample))
     for _ in range(2):
         drift("run", "--min-free", "0")
 
-    def report(url: str) -> dict:  # type: ignore[type-arg]
+    def report(url: str) -> dict[str, Any]:
         result = drift("--db", url, "report", "--format", "json")
         assert result.code == 0, result.stderr
-        document = json.loads(result.stdout)
+        document: dict[str, Any] = json.loads(result.stdout)
         document.pop("generated_at")
-        return document  # type: ignore[no-any-return]
+        return document
 
     before = report(drift.db_url)
     migrated = drift("db", "migrate-to", postgres_url)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import socket
 import uuid
+from collections.abc import Iterator
 
 import docker
 import pytest
+from conftest import Drift, MakeRepo
 from pytest_httpserver import HTTPServer
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
@@ -18,7 +20,7 @@ UNREACHABLE_BASE = "127.0.0.1:1/drift-test/busybox:latest"
 
 
 @pytest.fixture
-def unreachable_base():  # type: ignore[no-untyped-def]
+def unreachable_base() -> Iterator[str]:
     api = docker.APIClient(version="auto")
     api.tag("busybox:latest", UNREACHABLE_BASE.rpartition(":")[0], "latest")
     yield UNREACHABLE_BASE
@@ -26,8 +28,8 @@ def unreachable_base():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("builder", ["legacy", "buildkit"])
-def test_a_registry_that_refuses_connections_is_an_error_not_broken(  # type: ignore[no-untyped-def]
-    drift, make_repo, unreachable_base, builder
+def test_a_registry_that_refuses_connections_is_an_error_not_broken(
+    drift: Drift, make_repo: MakeRepo, unreachable_base: str, builder: str
 ) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -58,7 +60,7 @@ def test_a_registry_that_refuses_connections_is_an_error_not_broken(  # type: ig
         receiver.stop()
 
 
-def test_a_legacy_multi_stage_build_leaves_only_its_final_image(drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_a_legacy_multi_stage_build_leaves_only_its_final_image(drift: Drift, make_repo: MakeRepo) -> None:
     marker = f"drift-stage-{uuid.uuid4().hex[:12]}"
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text(

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import io
 import tarfile
+from collections.abc import Iterator
 
 import docker
 import pytest
+from conftest import Drift, MakeRepo
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -28,7 +30,7 @@ def build_image(tag: str, dockerfile: str) -> str:
 
 
 @pytest.fixture
-def base_tag(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+def base_tag(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[str]]]:
     tag = f"drift-test/{request.node.name[:40].lower().replace('[', '-').replace(']', '')}:latest"
     made: list[str] = []
     yield tag, made
@@ -39,7 +41,9 @@ def base_tag(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("builder", ["legacy", "buildkit"])
-def test_a_base_that_gains_a_layer_is_one_base_image_finding(drift, make_repo, base_tag, builder) -> None:  # type: ignore[no-untyped-def]
+def test_a_base_that_gains_a_layer_is_one_base_image_finding(
+    drift: Drift, make_repo: MakeRepo, base_tag: tuple[str, list[str]], builder: str
+) -> None:
     tag, made = base_tag
     made.append(build_image(tag, "FROM busybox:latest\nRUN echo 1 > /etc/base-version\n"))
     repo = make_repo("reproducible")
@@ -59,8 +63,8 @@ def test_a_base_that_gains_a_layer_is_one_base_image_finding(drift, make_repo, b
     assert not [f for f in latest["findings"] if f["kind"] in ("file", "layers")]
 
 
-def test_a_builder_stage_whose_base_moved_with_the_same_output_is_reproducible(  # type: ignore[no-untyped-def]
-    drift, make_repo, base_tag
+def test_a_builder_stage_whose_base_moved_with_the_same_output_is_reproducible(
+    drift: Drift, make_repo: MakeRepo, base_tag: tuple[str, list[str]]
 ) -> None:
     tag, made = base_tag
     made.append(build_image(tag, "FROM busybox:latest\nRUN echo toolchain 1 > /etc/toolchain\n"))
@@ -82,7 +86,7 @@ def test_a_builder_stage_whose_base_moved_with_the_same_output_is_reproducible( 
     assert f"base image {tag} moved in a builder stage" in drift("show", str(latest["build"])).stdout
 
 
-def test_a_diff_between_two_commits_names_the_source_as_the_cause(drift, make_repo) -> None:  # type: ignore[no-untyped-def]
+def test_a_diff_between_two_commits_names_the_source_as_the_cause(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     drift.track("app", repo)
     assert drift("run", "--min-free", "0").code == 0

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from drift.catalog import default_catalogers
 from drift.image.saved_image import read_saved_image
-from drift.storage import store
+from drift.storage import builds, targets
 from drift.storage.database import Database
 from drift.values import TargetSpec, Verdict
 
@@ -69,9 +69,9 @@ def main(database_url: str, fixture: Path) -> int:
     # The schema is already at head (`drift db upgrade` made it): only use it.
     database = Database(database_url, upgrade=False)
     with database.session() as session:
-        store.save_target(session, TargetSpec(name="fixture-bookworm", repo="/fixtures/bookworm", commit=COMMIT))
-        build = store.start_build(session, "fixture-bookworm", "fixture", COMMIT)
-        store.finish_build(session, build, status="succeeded", verdict=Verdict.BASELINE, image=image)
+        targets.save_target(session, TargetSpec(name="fixture-bookworm", repo="/fixtures/bookworm", commit=COMMIT))
+        build = builds.start_build(session, "fixture-bookworm", "fixture", COMMIT)
+        builds.finish_build(session, build, status="succeeded", verdict=Verdict.BASELINE, image=image)
     print(build)
     return 0
 

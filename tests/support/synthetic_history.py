@@ -17,6 +17,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 from drift.values import BaseImage, BuilderInfo, BuildSummary, Finding, TargetSpec, Verdict
 
@@ -543,7 +544,18 @@ class _Plan:
         return base
 
 
-def _failure(verdict: Verdict, step: str, error: str, last_line: str) -> dict[str, object]:
+class _Failure(TypedDict):
+    """A failed build's fields of BuildSummary."""
+
+    status: str
+    verdict: Verdict
+    image_id: None
+    failed_step: str
+    error: str
+    log_tail: str
+
+
+def _failure(verdict: Verdict, step: str, error: str, last_line: str) -> _Failure:
     return {
         "status": "failed",
         "verdict": verdict,

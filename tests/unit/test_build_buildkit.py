@@ -5,16 +5,17 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 from drift.build.buildkit import TRACE_ID, BuildkitProgress, step_instruction
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "buildkit"
 
 
-def replay(name: str) -> tuple[BuildkitProgress, list[str], list[dict[str, object]]]:
+def replay(name: str) -> tuple[BuildkitProgress, list[str], list[dict[str, Any]]]:
     progress = BuildkitProgress()
     lines: list[str] = []
-    others: list[dict[str, object]] = []
+    others: list[dict[str, Any]] = []
     for raw in (FIXTURES / name).read_text().splitlines():
         message = json.loads(raw)
         if message.get("id") == TRACE_ID:
@@ -36,7 +37,7 @@ def test_a_successful_build_names_each_dockerfile_step() -> None:
         "RUN --mount=type=bind,source=a,target=/mnt/a cat /mnt/a > /b",
     ]
     assert progress.failed_step is None
-    assert {"id": "moby.image.id", "aux": {"ID": others[0]["aux"]["ID"]}} == others[0]  # type: ignore[index]
+    assert {"id": "moby.image.id", "aux": {"ID": others[0]["aux"]["ID"]}} == others[0]
 
 
 def test_a_failed_build_names_the_failing_step_and_its_output() -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import io
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from rich.console import Console
-from support.fake_engine import FakeEngine, failed, fixture_image, saved_image
+from sqlalchemy.orm import Session
+from support.fake_engine import FakeEngine, Outcome, failed, fixture_image, saved_image
 
 from drift import check as check_module
 from drift.build.pool import EnginePool, EngineSpec
@@ -126,10 +128,10 @@ def test_the_real_fixture_image_is_a_baseline_then_reproducible(
     ids=["engine-gone", "unreadable-image", "bug"],
 )
 def test_a_check_that_cannot_run_is_an_error_never_drift(
-    db: Database, cache: RepositoryCache, tmp_path: Path, outcome: object, words: str
+    db: Database, cache: RepositoryCache, tmp_path: Path, outcome: Outcome, words: str
 ) -> None:
     spec = tracked(db, cache, tmp_path)
-    engine = FakeEngine([image(), outcome])  # type: ignore[list-item]
+    engine = FakeEngine([image(), outcome])
     check(db, cache, engine, spec)
     result = check(db, cache, engine, spec)
     assert result.verdict is Verdict.ERROR and words in (result.error or "")
@@ -214,7 +216,7 @@ def test_run_goes_on_when_one_target_hits_a_bug(
     pool = EnginePool([EngineSpec("fake://engine")], connect=lambda _spec: engine)
     real = leases.claim_lease
 
-    def lease_bug(session, target, owner, ttl):  # type: ignore[no-untyped-def]
+    def lease_bug(session: Session, target: str, owner: str, ttl: timedelta) -> bool:
         if target == "alpha":
             raise KeyError("an odd lease row")
         return real(session, target, owner, ttl)
@@ -284,9 +286,10 @@ def test_a_recreated_directory_shows_once_in_the_table_and_the_markdown(
         build = history.get_build(session, outcome.build_id)
 
     assert [(f.subject, f.change) for f in build.findings] == [("/srv", "replaced"), ("/srv/index.html", "added")]
-    console = Console(file=io.StringIO(), width=200)
+    output = io.StringIO()
+    console = Console(file=output, width=200)
     render_outcome(console, build)
-    table = console.file.getvalue()  # type: ignore[attr-defined]
+    table = output.getvalue()
     markdown = build_markdown(build, [])
     assert [line.split() for line in table.splitlines() if "/srv" in line and "index" not in line] == [
         ["replaced", "/srv"]

@@ -6,6 +6,7 @@ import hashlib
 import io
 import tarfile
 from dataclasses import replace
+from typing import Any
 
 from drift.compare.causes import likely_cause
 from drift.compare.diff import compare_images
@@ -24,7 +25,7 @@ def layer(index: int, instruction: str, *entries: FileEntry) -> LayerRecord:
     return LayerRecord(index, f"sha256:{index:064d}", 0, instruction, normalized_digest(entries), tuple(entries))
 
 
-def image(*layers: LayerRecord, config: dict | None = None) -> ImageRecord:  # type: ignore[type-arg]
+def image(*layers: LayerRecord, config: dict[str, Any] | None = None) -> ImageRecord:
     config = config or {"Cmd": ["sh"]}
     return ImageRecord("sha256:" + "0" * 64, tuple(layers), config, str(sorted(config.items())))
 

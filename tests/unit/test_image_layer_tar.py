@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.tar_files import extracted
 
 from drift.errors import ImageReadError
 from drift.image import read_layer_tar
@@ -291,7 +292,7 @@ def test_same_listing_as_tarfile_for_a_real_layer() -> None:
     with gzip.open(FIXTURES / "legacy.tar.gz") as saved, tarfile.open(fileobj=saved, mode="r|") as outer:
         for member in outer:
             if member.name.endswith("/layer.tar") and member.size > 1 << 20:
-                data = outer.extractfile(member).read()  # type: ignore[union-attr]
+                data = extracted(outer, member).read()
                 break
     with tarfile.open(fileobj=io.BytesIO(data)) as listing:
         expected = {posixpath.normpath("/" + info.name) for info in listing}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 from dataclasses import replace
+from typing import Any
 
 from test_image_layer_tar import Member, make_tar  # a sibling test module: pytest puts tests/unit on sys.path
 
@@ -26,8 +27,8 @@ def digest_of(members: list[Member]) -> str:
     return normalized_digest(entries)
 
 
-def changed(name: str, **fields: object) -> list[Member]:
-    return [replace(member, **fields) if member.name == name else member for member in BASE]  # type: ignore[arg-type]
+def changed(name: str, **fields: Any) -> list[Member]:
+    return [replace(member, **fields) if member.name == name else member for member in BASE]
 
 
 def test_digest_ignores_mtimes_order_owner_names_and_tar_format() -> None:
@@ -76,7 +77,7 @@ def test_digest_orders_by_path_then_type() -> None:
     assert normalized_digest([opaque, directory]) == normalized_digest([directory, opaque])
 
 
-CONFIG = {
+CONFIG: dict[str, Any] = {
     "architecture": "amd64",
     "os": "linux",
     "created": "2026-01-01T00:00:00Z",
@@ -118,7 +119,7 @@ def test_config_digest_ignores_build_volatile_fields_and_drift_labels() -> None:
         "container": "ffff",
         "docker_version": "25.0.0",
         "history": [],
-        "config": {**CONFIG["config"], "Labels": {"drift.build": "13", "org.example.team": "platform"}},  # type: ignore[dict-item]
+        "config": {**CONFIG["config"], "Labels": {"drift.build": "13", "org.example.team": "platform"}},
     }
 
     assert config_digest(normalized_config(rebuilt)) == config_digest(normalized_config(CONFIG))

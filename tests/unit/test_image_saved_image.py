@@ -18,6 +18,7 @@ from typing import Any
 
 import docker.errors
 import pytest
+from support.tar_files import extracted
 
 from drift.errors import ImageReadError
 from drift.image import read_image, read_saved_image
@@ -197,7 +198,7 @@ def rewrite(name: str, change: dict[str, bytes | None], add_last: dict[str, byte
         tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
         for info in source.getmembers():
-            data = source.extractfile(info).read() if info.isreg() else b""  # type: ignore[union-attr]
+            data = extracted(source, info).read() if info.isreg() else b""
             if info.name in change:
                 replacement = change[info.name]
                 if replacement is None:
@@ -215,9 +216,9 @@ def rewrite(name: str, change: dict[str, bytes | None], add_last: dict[str, byte
 def oci_documents(name: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
     """index.json, the manifest's blob name and the manifest, from an OCI fixture."""
     with tarfile.open(fileobj=io.BytesIO(fixture_bytes(name))) as tar:
-        index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
+        index = json.load(extracted(tar, "index.json"))
         manifest_name = "blobs/sha256/" + index["manifests"][0]["digest"].split(":")[1]
-        manifest = json.load(tar.extractfile(manifest_name))  # type: ignore[arg-type]
+        manifest = json.load(extracted(tar, manifest_name))
     return index, manifest_name, manifest
 
 
@@ -313,7 +314,7 @@ def test_a_plain_rootfs_tar_is_not_a_docker_save() -> None:
     with gzip.open(FIXTURES / "legacy.tar.gz") as saved, tarfile.open(fileobj=saved, mode="r|") as outer:
         for member in outer:
             if member.name.endswith("/layer.tar") and member.size > 1 << 20:
-                layer = outer.extractfile(member).read()  # type: ignore[union-attr]
+                layer = extracted(outer, member).read()
                 break
 
     with pytest.raises(ImageReadError, match=r"not a docker save stream: it has neither manifest\.json"):
@@ -322,7 +323,7 @@ def test_a_plain_rootfs_tar_is_not_a_docker_save() -> None:
 
 def test_missing_layer_is_named() -> None:
     with tarfile.open(fileobj=io.BytesIO(fixture_bytes("legacy"))) as tar:
-        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        manifest = json.load(extracted(tar, "manifest.json"))
     data = rewrite("legacy", {manifest[0]["Layers"][4]: None})
 
     with pytest.raises(ImageReadError, match=r"layer 4 \(sha256:[0-9a-f]{64}\) is not in the docker save stream"):
@@ -331,7 +332,7 @@ def test_missing_layer_is_named() -> None:
 
 def test_two_images_in_one_stream_are_refused() -> None:
     with tarfile.open(fileobj=io.BytesIO(fixture_bytes("legacy"))) as tar:
-        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        manifest = json.load(extracted(tar, "manifest.json"))
     other_config = json.dumps({"rootfs": {"type": "layers", "diff_ids": []}}).encode()
     manifest.append({"Config": "other.json", "RepoTags": ["other:1"], "Layers": []})
     data = rewrite("legacy", {"manifest.json": json.dumps(manifest).encode()}, {"other.json": other_config})

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, ValidationError
@@ -189,7 +190,7 @@ def test_naive_timestamps_as_sqlite_returns_them_and_a_running_build_validate() 
     assert document["targets"][0]["latest"]["started_at"] == running.started_at.isoformat(timespec="seconds")
 
 
-def _valid_document() -> dict[str, object]:
+def _valid_document() -> dict[str, Any]:
     spec, build, history = latest_with(rows_30(), Verdict.DRIFTED)
     document = report_document([(spec, build, history)], generated_at=GENERATED_AT)
     validate_report(document)
@@ -223,9 +224,9 @@ def test_a_document_of_another_schema_number_is_rejected() -> None:
 def test_an_unknown_verdict_is_rejected_in_latest_and_in_history() -> None:
     document = _valid_document()
     latest = copy.deepcopy(document)
-    latest["targets"][0]["latest"]["verdict"] = "flaky"  # type: ignore[index]
+    latest["targets"][0]["latest"]["verdict"] = "flaky"
     history = copy.deepcopy(document)
-    history["targets"][0]["history"][3]["verdict"] = "flaky"  # type: ignore[index]
+    history["targets"][0]["history"][3]["verdict"] = "flaky"
 
     for broken in (latest, history):
         errors = report_errors(broken)
@@ -235,7 +236,7 @@ def test_an_unknown_verdict_is_rejected_in_latest_and_in_history() -> None:
 
 def test_a_finding_without_kind_is_rejected() -> None:
     document = _valid_document()
-    del document["targets"][0]["latest"]["findings"][0]["kind"]  # type: ignore[index]
+    del document["targets"][0]["latest"]["findings"][0]["kind"]
     with pytest.raises(ValidationError, match="'kind' is a required property"):
         validate_report(document)
 
@@ -243,9 +244,9 @@ def test_a_finding_without_kind_is_rejected() -> None:
 def test_noise_among_the_findings_and_a_renamed_field_are_rejected() -> None:
     document = _valid_document()
     noise = copy.deepcopy(document)
-    noise["targets"][0]["latest"]["findings"][0]["ignored"] = True  # type: ignore[index]
+    noise["targets"][0]["latest"]["findings"][0]["ignored"] = True
     renamed = copy.deepcopy(document)
-    target = renamed["targets"][0]  # type: ignore[index]
+    target = renamed["targets"][0]
     target["pin"] = target.pop("commit")
     timestamp = copy.deepcopy(document)
     timestamp["generated_at"] = "yesterday"
@@ -258,7 +259,7 @@ def test_noise_among_the_findings_and_a_renamed_field_are_rejected() -> None:
 def test_every_field_the_document_writes_is_in_the_schema() -> None:
     """additionalProperties is false throughout: a field added to the document needs the schema updated."""
     document = _valid_document()
-    document["targets"][0]["latest"]["findings"][0]["severity"] = "high"  # type: ignore[index]
+    document["targets"][0]["latest"]["findings"][0]["severity"] = "high"
     with pytest.raises(ValidationError, match="severity"):
         validate_report(document)
 
@@ -407,7 +408,7 @@ def test_markdown_keeps_table_cells_intact_when_a_path_holds_a_pipe_or_backtick(
 
 def _csp(dom: Element) -> dict[str, str]:
     (meta,) = dom.find_all("meta", http_equiv="Content-Security-Policy")
-    return dict(part.strip().split(" ", 1) for part in meta.attrs["content"].split(";"))  # type: ignore[misc]
+    return dict(part.strip().split(" ", 1) for part in meta.attrs["content"].split(";"))
 
 
 def _hash(text: str) -> str:
@@ -449,7 +450,8 @@ def test_html_summary_counts_and_timeline_match_the_history() -> None:
         assert [int(c.attrs["data-build"]) for c in built] == [b.id for b in reversed(history)]
         for cell in built:
             build = by_id[int(cell.attrs["data-build"])]
-            assert f"v-{build.verdict.value}" in cell.classes  # type: ignore[union-attr]
+            assert build.verdict is not None
+            assert f"v-{build.verdict.value}" in cell.classes
             assert cell.attrs["href"] == f"#build={build.id}"
         assert len(cells[spec.name]) - len(built) == len([c for c in cells[spec.name] if "none" in c.classes])
 

@@ -9,11 +9,14 @@ from pathlib import Path
 import docker
 import pytest
 import upstream
+from conftest import Drift, MakeRepo, UpstreamServer
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
 
-def test_a_changed_latest_download_is_a_fetch_finding_with_both_hashes(drift, make_repo, upstream_server) -> None:
+def test_a_changed_latest_download_is_a_fetch_finding_with_both_hashes(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer
+) -> None:
     old, new = b"tool 1.0\n", b"tool 1.1 (the upstream moved)\n"
     upstream.publish_file(upstream_server.root, "tool/latest.txt", old)
     url = f"{upstream_server.url}tool/latest.txt"
@@ -59,7 +62,9 @@ def test_a_changed_latest_download_is_a_fetch_finding_with_both_hashes(drift, ma
     assert hashlib.sha256(old).hexdigest() in pins and "sha256sum -c" in pins
 
 
-def test_apt_ledger_lists_each_deb_and_names_the_new_one_added(drift, make_repo, tmp_path: Path) -> None:
+def test_apt_ledger_lists_each_deb_and_names_the_new_one_added(
+    drift: Drift, make_repo: MakeRepo, tmp_path: Path
+) -> None:
     apt_repo = tmp_path / "apt"
     first = upstream.publish_deb(apt_repo, "hello-drift", "1.0")
     with upstream.serve(apt_repo, 0) as server:
@@ -83,7 +88,9 @@ def test_apt_ledger_lists_each_deb_and_names_the_new_one_added(drift, make_repo,
 
 
 @pytest.mark.parametrize("builder", ["legacy", "buildkit"])
-def test_a_reproducible_build_stays_reproducible_with_no_proxy_in_its_image(drift, make_repo, builder) -> None:
+def test_a_reproducible_build_stays_reproducible_with_no_proxy_in_its_image(
+    drift: Drift, make_repo: MakeRepo, builder: str
+) -> None:
     repo = make_repo("reproducible")
     drift.track("repro", repo, "--builder", builder)
     assert drift("run", "repro").code == 0
@@ -107,12 +114,12 @@ def _proxy_env(image_id: str) -> str:
     try:
         api.start(container)
         api.wait(container, timeout=60)
-        return api.logs(container, stderr=False).decode()
+        return str(api.logs(container, stderr=False).decode())
     finally:
         api.remove_container(container, force=True)
 
 
-def test_ledger_off_builds_with_no_proxy_args(drift, make_repo) -> None:
+def test_ledger_off_builds_with_no_proxy_args(drift: Drift, make_repo: MakeRepo) -> None:
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text("FROM busybox:latest\nRUN (env | grep -i _proxy= || true) > /proxy-env\n")
     repo.commit_all("a build that keeps what proxy it was given")

@@ -31,10 +31,11 @@ URL = "http://downloads.example/tool/latest.tar.gz"
 RUN = 'RUN wget -q -O /opt/tool.tgz "$URL"'
 
 
-def fetched(url: str = URL, sha256: str = OLD, size: int = 1234, method: str = "GET", **extra: object) -> RecordedFetch:
+def fetched(
+    url: str = URL, sha256: str = OLD, size: int = 1234, method: str = "GET", *, layer: int | None = 1
+) -> RecordedFetch:
     host = url.split("//")[-1].split("/")[0].split(":")[0]
-    values: dict[str, object] = {"instruction": RUN, "layer": 1, "risk": "DRIFT302", **extra}
-    return RecordedFetch(method, url, host, 200, size, sha256, **values)  # type: ignore[arg-type]
+    return RecordedFetch(method, url, host, 200, size, sha256, instruction=RUN, layer=layer, risk="DRIFT302")
 
 
 # --- comparing two ledgers --------------------------------------------------------------------------------------

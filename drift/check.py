@@ -7,15 +7,12 @@ repository cache and the engine, and return values, never rows.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
-
-import platformdirs
 
 from drift.build.interface import BuildFailed, BuildInterrupted, Engine
 from drift.catalog import default_catalogers
@@ -31,7 +28,7 @@ from drift.image import read_image
 from drift.ledger.build import ON, BuildLedger
 from drift.ledger.fetch import Fetch
 from drift.ledger.record import record_fetches
-from drift.source import RepositoryCache
+from drift.source.git import RepositoryCache
 from drift.storage import baselines, builds, fetches, history, images, installation, noise
 from drift.storage.database import Database
 from drift.targets import source_fingerprint
@@ -47,11 +44,6 @@ from drift.values import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def default_cache_dir() -> Path:
-    """Where repository mirrors are kept (DRIFT_CACHE_DIR, else the user cache dir)."""
-    return Path(os.environ.get("DRIFT_CACHE_DIR") or platformdirs.user_cache_dir("drift")) / "repos"
 
 
 class Progress(Protocol):

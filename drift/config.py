@@ -218,6 +218,18 @@ _DURATION = re.compile(r"(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s
 _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
 
 
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?b?)?\s*")
+_SIZE_FACTORS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12}
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """Bytes from "5GB", "500MB", "1.5g" or "0"; `what` names the value in the error."""
+    match = _SIZE.fullmatch(text.lower())
+    if match is None:
+        raise UsageError(f"{what} {text!r} is not a size; e.g. 5GB, 500MB or 0 to skip the check")
+    return int(float(match[1]) * _SIZE_FACTORS[match[2] or ""])
+
+
 # A build that runs for a week is stuck; larger numbers would overflow the database and the clock.
 MAX_TIMEOUT_S = 7 * 86400
 

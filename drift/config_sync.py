@@ -15,7 +15,7 @@ from pathlib import Path
 
 from drift.config import DeclaredTarget, load_config
 from drift.errors import DriftError, SourceError, UsageError
-from drift.source import RepositoryCache
+from drift.source.git import RepositoryCache
 from drift.source.location import is_url
 from drift.storage import targets
 from drift.storage.database import Database

@@ -24,7 +24,7 @@ from drift.check import BuildContext, CheckOutcome, Progress, SilentProgress, ch
 from drift.errors import EngineError
 from drift.process_owner import owner_alive, process_owner
 from drift.schedule import current_slot, in_shard
-from drift.source import RepositoryCache
+from drift.source.git import RepositoryCache
 from drift.storage import builds, leases, targets
 from drift.storage.database import Database
 from drift.values import TargetSpec, Verdict

@@ -8,7 +8,7 @@ from datetime import timedelta
 from drift.build.pool import EnginePool
 from drift.run import RunOptions, run
 from drift.schedule import next_slot
-from drift.source import RepositoryCache
+from drift.source.git import RepositoryCache
 from drift.storage import targets
 from drift.storage.database import Database
 

@@ -17,7 +17,8 @@ from drift.dockerfile.features import session_mounts
 from drift.dockerfile.model import parse_dockerfile
 from drift.errors import UsageError
 from drift.schedule import check_schedule
-from drift.source import RepositoryCache, normalize_repo
+from drift.source.git import RepositoryCache
+from drift.source.location import normalize_repo
 from drift.storage import baselines, history, targets
 from drift.storage.database import Database
 from drift.targets import check_builder, check_name, check_pull, check_relative_path

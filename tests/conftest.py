@@ -25,6 +25,13 @@ import upstream  # noqa: E402  (sample_projects/upstream.py: the samples' "outsi
 BASE_IMAGES = ("busybox:latest", "debian:bookworm")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration is an `engine` test: `-m 'not engine'` runs the unit suite alone."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.engine)
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

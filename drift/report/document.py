@@ -6,12 +6,14 @@ schema number.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from drift import __version__
-from drift.values import BuildSummary, Finding, RecordedFetch, TargetSpec
+from drift.report.printable import printable
+from drift.values import BuildSummary, Finding, Package, RecordedFetch, TargetSpec
 
 SCHEMA = 1
 
@@ -148,4 +150,45 @@ def report_document(
             }
             for spec, latest, history in targets
         ],
+    }
+
+
+def spec_document(spec: TargetSpec) -> dict[str, Any]:
+    """A tracked target, as `drift targets --format json` lists it (give it a printable spec)."""
+    document = asdict(spec)
+    document["target"] = document.pop("stage")
+    document["ignore"] = list(spec.ignore)
+    document["alerts"] = list(spec.alerts)
+    return document
+
+
+def package_document(package: Package) -> dict[str, Any]:
+    return asdict(package)
+
+
+def alert_document(alert: Any, redact: Callable[[str], str]) -> dict[str, Any]:
+    """One alert of the outbox, its route without secrets."""
+    return {
+        "id": alert.id,
+        "build": alert.build_id,
+        "target": alert.target,
+        "event": alert.event,
+        "route": redact(alert.route),
+        "status": alert.status,
+        "attempts": alert.attempts,
+        "created_at": _iso(alert.created_at),
+        "sent_at": _iso(alert.sent_at),
+        "last_error": printable(alert.last_error) if alert.last_error else None,
+        "title": printable(alert.title),
+    }
+
+
+def pin_document(pin: Any) -> dict[str, Any]:
+    return {
+        "line": pin.line,
+        "risk": pin.risk_id,
+        "subject": pin.subject,
+        "before": pin.before,
+        "after": pin.after,
+        "description": pin.description,
     }

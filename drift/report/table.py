@@ -285,3 +285,32 @@ def render_alerts(console: Console, alerts: Sequence[Any], redact: Callable[[str
             printable(a.last_error or ""),
         )
     console.print(table)
+
+
+def render_build_detail(
+    console: Console, build: BuildSummary, layers: Sequence[Mapping[str, Any]], risks: Sequence[Mapping[str, Any]]
+) -> None:
+    """`drift show`: the outcome with its noise, then base images, builder, risks, external inputs, layers, log."""
+    render_outcome(console, build, show_noise=True)
+    for base in build.base_images:
+        inherited = f" ({base.layer_count} inherited layers)" if base.final else ""
+        console.print(f"  stage {base.stage}: FROM {base.reference} -> {base.digest}{inherited}")
+    if build.builder:
+        b = build.builder
+        console.print(
+            f"  built by Docker Engine {b.engine_version} with the {b.builder} builder "
+            f"(API {b.api_version}, {b.os}/{b.arch}, {b.storage_driver})"
+        )
+    if risks:
+        console.print(f"  unpinned inputs ({len(risks)}):")
+        for risk in risks:
+            console.print(f"    {risk['id']} line {risk['line']}: {risk['message']}; fix: {risk['fix']}")
+    render_external_inputs(console, build)
+    for layer in layers:
+        console.print(
+            f"  layer {layer['index']}: {str(layer['normalized_digest'])[:19]}  {layer['files']:>6} files  "
+            f"{layer['instruction']}"
+        )
+    if build.log_tail:
+        console.print("  log tail:")
+        console.print(build.log_tail)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import platformdirs
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -26,12 +25,6 @@ from drift.errors import StorageError, UsageError
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # An arbitrary constant: the PostgreSQL advisory lock drift holds while it migrates.
 MIGRATION_LOCK_KEY = 0x64726966
-
-
-def default_database_url() -> str:
-    """A SQLite file in the user data directory (e.g. ~/.local/share/drift/drift.db)."""
-    path = Path(platformdirs.user_data_dir("drift")) / "drift.db"
-    return f"sqlite:///{path}"
 
 
 def migrations_dir() -> Path:

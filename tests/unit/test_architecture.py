@@ -16,6 +16,7 @@ STAGE_IMPORTS: dict[str, set[str]] = {
     "values": set(),
     "errors": set(),
     "process_owner": set(),
+    "paths": set(),
     "targets": {"values", "errors"},
     "source": {"errors", "process_owner"},
     "dockerfile": {"values", "errors", "image"},
@@ -91,3 +92,15 @@ def test_the_map_names_every_stage_and_module() -> None:
         folder = path.relative_to(DRIFT).parts[0]
         named = f"`{folder}/`" if (DRIFT / folder).is_dir() else f"`{path.name}`"
         assert named in text, f"docs/architecture.md does not name {named}"
+
+
+def test_the_command_line_starts_without_the_heavy_libraries() -> None:
+    """`drift --version` must be quick: each command imports Docker, SQL, apprise, ... only when it runs."""
+    import subprocess
+    import sys
+
+    code = "import sys, drift.cli; print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))"
+    started = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(started.stdout.split())
+    heavy = {"docker", "sqlalchemy", "alembic", "apprise", "git", "cyclonedx", "spdx_tools", "jinja2", "h11", "google"}
+    assert loaded & heavy == set()

@@ -23,7 +23,7 @@ from drift.errors import EngineError
 from drift.report.build_markdown import build_markdown
 from drift.report.table import render_outcome
 from drift.run import RunOptions, run
-from drift.source import RepositoryCache
+from drift.source.git import RepositoryCache
 from drift.storage import history, images, leases
 from drift.storage.database import Database
 from drift.tracking import track

@@ -18,7 +18,7 @@ from drift.dockerfile import find_risks, parse_dockerfile
 from drift.ledger.build import PROXY_ARGS, BuildLedger, LedgerOff, listen_host, upstream_proxy
 from drift.ledger.fetch import Fetch
 from drift.ledger.record import match_instruction, record_fetches
-from drift.source import RepositoryCache
+from drift.source.git import RepositoryCache
 from drift.storage import builds, fetches, history, targets
 from drift.storage.database import Database
 from drift.storage.garbage import collect_garbage

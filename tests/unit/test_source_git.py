@@ -15,9 +15,8 @@ import git
 import pytest
 
 from drift.errors import SourceError, UsageError
-from drift.source import RepositoryCache, normalize_repo
-from drift.source.git import extract_tree
-from drift.source.location import mirror_dirname, mirror_key
+from drift.source.git import RepositoryCache, extract_tree
+from drift.source.location import mirror_dirname, mirror_key, normalize_repo
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ import pytest
 from support.fake_engine import FakeEngine, fixture_image
 
 from drift.check import BuildContext, SilentProgress, check_target
-from drift.source import RepositoryCache
+from drift.source.git import RepositoryCache
 from drift.storage import history
 from drift.storage.database import Database
 from drift.storage.images import load_image

@@ -230,3 +230,39 @@ def test_exports_of_a_killed_run_are_removed_by_the_next(tmp_path: Path) -> None
     finally:
         for directory in (stale, live, ancient):
             subprocess.run(["rm", "-rf", str(directory)], check=False)
+
+
+def test_an_alert_the_receiver_refuses_waits_and_is_retried_after_its_backoff(tmp_path: Path) -> None:
+    from drift.alerts.outbox import deliver_pending, queue_alerts
+
+    db = Database(f"sqlite:///{tmp_path / 'drift.db'}")
+    _target(db)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here yet: the receiver is down
+    with db.session() as session:
+        first = builds.start_build(session, "t", "fp", "a" * 40)
+        builds.finish_build(session, first, status="succeeded", verdict=Verdict.BASELINE, image=_image("1"))
+        second = builds.start_build(session, "t", "fp", "a" * 40)
+        builds.finish_build(session, second, status="failed", verdict=Verdict.BROKEN, error="gone")
+        targets.save_target(
+            session, TargetSpec(name="t", repo="/r", commit="a" * 40, alerts=(f"json://127.0.0.1:{port}/hook",))
+        )
+    assert queue_alerts(db, [second]) == 1
+    assert queue_alerts(db, [second]) == 0  # queued once, however often asked
+    failed = deliver_pending(db, respect_backoff=True, owner=process_owner())
+    assert failed.sent == 0 and failed.failed and "retried next run" in failed.failed[0]
+    with db.session() as session:
+        [alert] = alerts.list_alerts(session)
+    assert (alert.status, alert.attempts) == ("pending", 1) and alert.last_error
+    # Within its backoff a scheduler leaves it alone; the receiver comes back and the next try delivers it.
+    assert deliver_pending(db, respect_backoff=True, owner=process_owner()).failed == ()
+    receiver = HTTPServer(host="127.0.0.1", port=port)
+    receiver.expect_request("/hook", method="POST").respond_with_data("ok")
+    receiver.start()
+    try:
+        assert deliver_pending(db, owner=process_owner()).sent == 1
+        assert "drift: t is broken (build 2)" in receiver.log[0][0].get_data(as_text=True)
+    finally:
+        receiver.clear()
+        receiver.stop()

@@ -1,19 +1,25 @@
-"""The build context a build through the Engine API sends: the exported tree as a tar, .dockerignore applied.
+"""What a BuildKit build through the Engine API sends: the exported tree as a tar (.dockerignore applied) and
+the request's parameters; and the address the build's network reaches the host on.
 
 The legacy builder's requests use docker-py's own `build`; BuildKit's need the
-tar made here (see `context_archive`).
+tar and the parameters made here (docker-py cannot ask for version 2).
 """
 
 from __future__ import annotations
 
 import io
+import ipaddress
+import json
 import os
 import tarfile
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from docker.utils.build import exclude_paths
+
+from drift.values import TargetSpec
 
 
 def context_archive(context_dir: Path, dockerfile: str, outside_dockerfile: str | None) -> IO[bytes]:
@@ -60,3 +66,45 @@ def dockerignore(context_dir: Path) -> list[str] | None:
         return None
     lines = path.read_text(errors="replace").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def build_parameters(
+    spec: TargetSpec, tag: str, dockerfile: str, labels: Mapping[str, str], build_args: Mapping[str, str]
+) -> dict[str, str]:
+    """The query of POST /build?version=2: no cache, the target's stage, platform and network."""
+    params = {
+        "version": "2",
+        "t": tag,
+        "dockerfile": dockerfile,
+        "nocache": "1",
+        "rm": "1",
+        "forcerm": "1",
+        "pull": "1" if spec.pull == "always" else "",
+        "buildargs": json.dumps(dict(build_args)),
+        "labels": json.dumps(dict(labels)),
+        "target": spec.stage or "",
+        "platform": spec.platform or "",
+        "networkmode": spec.network or "",
+    }
+    return {key: value for key, value in params.items() if value}
+
+
+def gateway_of(network: Mapping[str, Any]) -> str | None:
+    """The host's address on a network, from the engine's inspect of it.
+
+    An engine may leave the gateway out of the IPAM config (Engine 20.10 does for
+    the default bridge); the bridge then has the first address of the subnet, as
+    the engine's IPAM gives it.
+    """
+    for config in (network.get("IPAM") or {}).get("Config") or []:
+        gateway = str(config.get("Gateway") or "").split("/")[0]
+        if gateway:
+            return gateway
+        subnet = str(config.get("Subnet") or "")
+        try:
+            parsed = ipaddress.ip_network(subnet, strict=False)
+        except ValueError:
+            continue
+        if parsed.version == 4:
+            return str(next(parsed.hosts()))
+    return None

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import json
 import os
 import socket
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
@@ -22,11 +19,11 @@ from requests.exceptions import RequestException
 from urllib3.exceptions import HTTPError
 
 from drift.build.buildkit import TRACE_ID, BuildkitProgress
-from drift.build.context import context_archive
+from drift.build.context import build_parameters, context_archive, gateway_of
 from drift.build.interface import BuildFailed, BuildInterrupted, BuiltImage, LogSink
 from drift.build.messages import BUILT, INTERMEDIATE, RUNNING_IN, STEP, is_from, registry_outage
 from drift.build.watchdog import Watchdog
-from drift.dockerfile.features import stage_bases
+from drift.dockerfile.features import final_base_of, stage_bases
 from drift.dockerfile.model import Dockerfile
 from drift.errors import EngineError
 from drift.targets import check_pull
@@ -111,48 +108,27 @@ class DockerEngine:
         Called right after the build, so the images inspected are the ones the
         build used (a pull policy of `always` may just have moved a tag).
         """
-        stages = stage_bases(dockerfile)
-        resolved: list[BaseImage] = []
-        by_name: dict[str, int] = {}
-        stage_base: dict[int, BaseImage | int | None] = {}
-        for index, name, image in stages:
-            if name:
-                by_name[name] = index
-            if image is None:
-                continue
-            try:
-                inspected = self.api.inspect_image(image)
-            except ENGINE_ERRORS as exc:
-                raise EngineError(f"cannot inspect base image {image}: {_one_line(exc)}") from None
-            digests = inspected.get("RepoDigests") or []
-            try:
-                history_length = len(self.api.history(inspected["Id"]))
-            except ENGINE_ERRORS:
-                history_length = 0
-            base = BaseImage(
-                stage=index,
-                reference=image,
-                image_id=str(inspected["Id"]),
-                repo_digest=str(digests[0]) if digests else "",
-                layer_count=len((inspected.get("RootFS") or {}).get("Layers") or []),
-                history_length=history_length,
-            )
-            resolved.append(base)
-            stage_base[index] = base
-        for index, _name, image in stages:
-            if image is None and index not in stage_base:
-                stage_base[index] = dockerfile.stages[index].base_stage
-        final = by_name.get(target_stage.lower(), len(stages) - 1) if target_stage else len(stages) - 1
-        # Follow `FROM <earlier stage>` links to the external image the final stage starts from.
-        seen: set[int] = set()
-        current: BaseImage | int | None = stage_base.get(final)
-        while isinstance(current, int) and current not in seen:
-            seen.add(current)
-            current = stage_base.get(current)
-        if not isinstance(current, BaseImage):
-            return resolved, 0
-        final_base = current
-        return [replace(b, final=b is final_base) for b in resolved], final_base.layer_count
+        resolved = [self._inspect_base(index, image) for index, _name, image in _externals(dockerfile)]
+        return final_base_of(dockerfile, target_stage, resolved)
+
+    def _inspect_base(self, stage: int, image: str) -> BaseImage:
+        try:
+            inspected = self.api.inspect_image(image)
+        except ENGINE_ERRORS as exc:
+            raise EngineError(f"cannot inspect base image {image}: {_one_line(exc)}") from None
+        digests = inspected.get("RepoDigests") or []
+        try:
+            history_length = len(self.api.history(inspected["Id"]))
+        except ENGINE_ERRORS:
+            history_length = 0
+        return BaseImage(
+            stage=stage,
+            reference=image,
+            image_id=str(inspected["Id"]),
+            repo_digest=str(digests[0]) if digests else "",
+            layer_count=len((inspected.get("RootFS") or {}).get("Layers") or []),
+            history_length=history_length,
+        )
 
     def resolve_builder(self, requested: str) -> str:
         """The builder a build asking for `requested` (auto, buildkit, legacy) runs with on this engine.
@@ -294,25 +270,11 @@ class DockerEngine:
             str(context_dir),
         )
         context = context_archive(context_dir, name, extra)
-        params: dict[str, str] = {
-            "version": "2",
-            "t": tag,
-            "dockerfile": name or "Dockerfile",
-            "nocache": "1",
-            "rm": "1",
-            "forcerm": "1",
-            "pull": "1" if spec.pull == "always" else "",
-            "buildargs": json.dumps(dict(build_args)),
-            "labels": json.dumps(dict(labels)),
-        }
-        for key, value in (("target", spec.stage), ("platform", spec.platform), ("networkmode", spec.network)):
-            if value:
-                params[key] = value
         try:
             response = self.api._post(  # docker-py's own session, as its build() uses
                 self.api._url("/build"),
                 data=context,
-                params={key: value for key, value in params.items() if value},
+                params=build_parameters(spec, tag, name or "Dockerfile", labels, build_args),
                 headers={"Content-Type": "application/x-tar"},
                 stream=True,
                 timeout=None,
@@ -506,18 +468,7 @@ class DockerEngine:
             network = self.api.inspect_network("bridge")
         except ENGINE_ERRORS:
             return None
-        for config in (network.get("IPAM") or {}).get("Config") or []:
-            gateway = str(config.get("Gateway") or "").split("/")[0]
-            if gateway:
-                return gateway
-            subnet = str(config.get("Subnet") or "")
-            try:
-                parsed = ipaddress.ip_network(subnet, strict=False)
-            except ValueError:
-                continue
-            if parsed.version == 4:
-                return str(next(parsed.hosts()))
-        return None
+        return gateway_of(network)
 
     def free_bytes(self) -> int | None:
         """Free space where the engine keeps its data, when the engine runs on this machine."""
@@ -531,6 +482,10 @@ class DockerEngine:
             return None
         stats = os.statvfs(root)
         return stats.f_bavail * stats.f_frsize
+
+
+def _externals(dockerfile: Dockerfile) -> list[tuple[int, str | None, str]]:
+    return [(index, name, image) for index, name, image in stage_bases(dockerfile) if image is not None]
 
 
 def _api_at_least(version: str, wanted: tuple[int, int]) -> bool:

@@ -10,8 +10,10 @@ when they are tracked.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from drift.dockerfile.model import Dockerfile, Instruction
+from drift.values import BaseImage
 
 _SYNTAX_DIRECTIVE = re.compile(r"^\s*#\s*syntax\s*=", re.IGNORECASE)
 # Flags only BuildKit knows, per instruction.
@@ -73,3 +75,26 @@ def stage_bases(dockerfile: Dockerfile) -> list[tuple[int, str | None, str | Non
         for stage in dockerfile.stages
     ]
 
+
+
+def final_base_of(
+    dockerfile: Dockerfile, target_stage: str | None, resolved: list[BaseImage]
+) -> tuple[list[BaseImage], int]:
+    """The base images (one per external FROM, as resolved) with the final stage's own marked `final`, and how
+    many layers the final stage inherits from it (following `FROM <earlier stage>` links)."""
+    stages = stage_bases(dockerfile)
+    by_name = {name: index for index, name, _image in stages if name}
+    stage_base: dict[int, BaseImage | int | None] = {base.stage: base for base in resolved}
+    for index, _name, image in stages:
+        if image is None and index not in stage_base:
+            stage_base[index] = dockerfile.stages[index].base_stage
+    final = by_name.get(target_stage.lower(), len(stages) - 1) if target_stage else len(stages) - 1
+    seen: set[int] = set()
+    current: BaseImage | int | None = stage_base.get(final)
+    while isinstance(current, int) and current not in seen:
+        seen.add(current)
+        current = stage_base.get(current)
+    if not isinstance(current, BaseImage):
+        return resolved, 0
+    final_base = current
+    return [replace(b, final=b is final_base) for b in resolved], final_base.layer_count

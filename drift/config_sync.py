@@ -10,8 +10,9 @@ for it while the other targets are checked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from drift.config import DeclaredTarget, load_config
 from drift.errors import DriftError, SourceError, UsageError
@@ -46,27 +47,7 @@ def sync_config(db: Database, cache: RepositoryCache, path: Path) -> SyncResult:
             unreachable.append((_unresolved(declared), message))
             continue
         try:
-            specs.append(
-                prepare_target(
-                    cache,
-                    name=declared.name,
-                    repo=declared.repo_resolved,
-                    commit=declared.commit,
-                    dockerfile=declared.dockerfile,
-                    context=declared.context,
-                    build_args=dict(declared.build_args),
-                    stage=declared.stage,
-                    platform=declared.platform,
-                    network=declared.network,
-                    pull=declared.pull,
-                    schedule=declared.schedule,
-                    ignore=declared.ignore,
-                    timeout_s=declared.timeout_s,
-                    alerts=declared.alerts,
-                    builder=declared.builder,
-                    ledger=declared.ledger,
-                )
-            )
+            specs.append(prepare_target(cache, **_spec_fields(declared)))
         except SourceError as exc:
             unreachable.append((_unresolved(declared), str(exc)))
         except DriftError as exc:
@@ -99,23 +80,24 @@ def sync_config(db: Database, cache: RepositoryCache, path: Path) -> SyncResult:
     )
 
 
+def _spec_fields(declared: DeclaredTarget) -> dict[str, Any]:
+    """The declared target as TargetSpec's fields: its repository resolved against the file, its ref as written."""
+    written = {field.name: getattr(declared, field.name) for field in fields(TargetSpec)}
+    return {**written, "repo": declared.repo_resolved, "build_args": dict(declared.build_args)}
+
+
 def _unresolved(declared: DeclaredTarget) -> TargetSpec:
     """A declared target as written, its ref not resolved to a commit (its repository cannot be reached)."""
+    spec = _spec_fields(declared)
     return TargetSpec(
-        name=declared.name,
-        repo=declared.repo_resolved,
-        commit=declared.commit,
-        dockerfile=check_relative_path(declared.dockerfile or f"{declared.context}/Dockerfile", "dockerfile"),
-        context=check_relative_path(declared.context, "context"),
-        build_args=dict(declared.build_args),
-        stage=declared.stage or None,
-        platform=declared.platform or None,
-        network=declared.network or None,
-        pull=declared.pull,
-        schedule=declared.schedule,
-        ignore=tuple(declared.ignore),
-        timeout_s=declared.timeout_s,
-        alerts=tuple(declared.alerts),
-        builder=declared.builder,
-        ledger=declared.ledger,
+        **{
+            **spec,
+            "dockerfile": check_relative_path(declared.dockerfile or f"{declared.context}/Dockerfile", "dockerfile"),
+            "context": check_relative_path(declared.context, "context"),
+            "stage": declared.stage or None,
+            "platform": declared.platform or None,
+            "network": declared.network or None,
+            "ignore": tuple(declared.ignore),
+            "alerts": tuple(declared.alerts),
+        }
     )

@@ -344,6 +344,7 @@ def _unjudged_ledger(
     try:
         dockerfile = parse_dockerfile(dockerfile_text, spec.build_args) if dockerfile_text is not None else None
     except Exception:  # drift's parser failed on what the engine tried to build: keep the engine's step text
+        log.warning("cannot parse the Dockerfile of %s to attribute its fetches", spec.name, exc_info=True)
         dockerfile = None
     return record_fetches(fetched, dockerfile)
 
@@ -417,6 +418,7 @@ def _explain_source(spec: TargetSpec, text: str, image: ImageRecord, bases: Sequ
         stage = dockerfile.final_stage(spec.stage)
         risks = tuple(find_risks(dockerfile))
     except Exception:  # drift's parser, not the engine, is the one that failed here
+        log.warning("cannot parse the Dockerfile of %s: layers keep the image history's text", spec.name, exc_info=True)
         return _Source(image, (), {}, {})
     final_base = next((b for b in bases if b.final), None)
     attributed = layer_instructions(stage, image.history, final_base.history_length if final_base else 0)
@@ -468,7 +470,8 @@ def _check_free_space(engine: Engine, min_free_bytes: int) -> None:
 
 def _on_log(progress: Progress, target: str, line: str) -> None:
     progress.log(target, line)
-    if line.startswith("Step "):
+    # The legacy builder's "Step 2/5 : RUN make", BuildKit's "#7 [2/5] RUN make": the step now running.
+    if line.startswith("Step ") or (line.startswith("#") and "] " in line and "[internal]" not in line):
         progress.step(target, line)
 
 

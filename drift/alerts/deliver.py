@@ -6,6 +6,8 @@ import logging
 
 import apprise
 
+log = logging.getLogger(__name__)
+
 
 class _Capture(logging.Handler):
     def __init__(self) -> None:
@@ -32,6 +34,7 @@ def send(route: str, title: str, body: str) -> str | None:
     try:
         delivered = notifier.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)
     except Exception as exc:  # a plugin bug must not lose the run
+        log.warning("apprise failed on %s", redact(route), exc_info=True)
         return f"{type(exc).__name__}: {exc}"
     finally:
         logger.removeHandler(capture)
@@ -51,6 +54,7 @@ def redact(route: str) -> str:
     try:
         plugin = apprise.Apprise.instantiate(route)
     except Exception:  # apprise's plugins parse untrusted text; any failure means "not a route we can show"
+        log.debug("apprise cannot parse a route", exc_info=True)
         plugin = None
     if not plugin:
         scheme, sep, _rest = route.partition("://")

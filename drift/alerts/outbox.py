@@ -9,6 +9,7 @@ tries every pending alert: nightly runs are far enough apart.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ from drift.alerts.message import alert_message
 from drift.process_owner import owner_alive, process_owner
 from drift.storage import alerts, history
 from drift.storage.database import Database
+
+log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
 # apprise gives up on a receiver long before this: a claim this old belongs to a dead sender.
@@ -64,6 +67,7 @@ def _pin_lines(db: Database, build_id: int) -> list[str]:
     try:
         pins = suggested_pins(db, build_id)
     except Exception:  # pins are a courtesy in an alert; their absence must not lose it
+        log.warning("no pins for the alert of build %s", build_id, exc_info=True)
         return []
     return [f"line {p.line}: {p.description}" for p in pins.pins][:5]
 

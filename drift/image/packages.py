@@ -73,7 +73,7 @@ class LayerFiles:
 def _catalog(cataloger: Cataloger, path: str, content: bytes, context: CatalogContext) -> CatalogResult:
     try:
         return cataloger.catalog(path, content, context)
-    except Exception as exc:  # a cataloger bug must not lose the build
+    except Exception as exc:  # a cataloger bug must not lose the build: it becomes a warning on the build
         return CatalogResult(warnings=(f"{path}: the {cataloger.ecosystem} cataloger failed: {exc!r}",))
 
 

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import docker
 import pytest
-from conftest import Drift, MakeRepo
+import upstream
+from conftest import Drift, MakeRepo, UpstreamServer
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -98,3 +99,37 @@ def test_a_diff_between_two_commits_names_the_source_as_the_cause(drift: Drift, 
     diff = drift("diff", str(first), str(second), "--format", "json").json()
     changed = [f for f in diff["findings"] if f["kind"] == "file" and not f["ignored"]]
     assert changed and all(f["cause"] == "source" for f in changed), changed
+
+
+CAPABILITY = "0100000200200000000000000000000000000000"  # cap_net_raw=ep, as setcap writes it (VFS_CAP_REVISION_2)
+
+
+@pytest.mark.parametrize("builder", ["legacy", "buildkit"])
+def test_a_file_that_gains_a_capability_drifts(
+    drift: Drift, make_repo: MakeRepo, upstream_server: UpstreamServer, builder: str
+) -> None:
+    """The same file content, the same mode: only a `security.capability` xattr appears. Before 0.2 the
+    normalized digest did not see it; now the build drifts with a finding on that file."""
+    upstream.publish_file(upstream_server.root, "flag", b"none\n")
+    repo = make_repo("reproducible")
+    (repo.path / "Dockerfile").write_text(
+        "FROM python:3.11-slim\n"
+        "ARG FLAG_URL\n"
+        "RUN python3 -c \"import os, urllib.request; open('/ping', 'w').write('ping'); "
+        "flag = urllib.request.urlopen(os.environ['FLAG_URL']).read().strip(); "
+        f"flag == b'cap' and os.setxattr('/ping', 'security.capability', bytes.fromhex('{CAPABILITY}'))\"\n"
+    )
+    repo.commit_all("a file that may get a capability")
+    drift.track(
+        "caps", repo, "--network", "host", "--builder", builder, "--build-arg", f"FLAG_URL={upstream_server.url}/flag"
+    )
+    assert drift("run", "--min-free", "0").code == 0
+
+    upstream.publish_file(upstream_server.root, "flag", b"cap\n")
+    result = drift("run", "--min-free", "0")
+    assert result.code == 1, result.stdout + result.stderr
+    latest = drift.latest("caps")
+    assert latest["verdict"] == "drifted"
+    [finding] = [f for f in latest["findings"] if f["kind"] == "file" and not f["ignored"]]
+    assert finding["subject"] == "/ping" and finding["change"] == "xattrs"
+    assert "security.capability" in finding["after"]

@@ -3,38 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import io
-import tarfile
 from collections.abc import Iterator
 
 import docker
 import pytest
 from conftest import Drift, MakeRepo
+from support.images import build_image
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("docker_engine")]
 
 BASE = "drift-test/base16:rebuilt"
 # What a base image's own build does: apt from the Debian mirror. Built twice,
 # the two images hold the same packages and differ in apt's caches and logs.
-BASE_DOCKERFILE = b"""FROM debian:bookworm
+BASE_DOCKERFILE = """FROM debian:bookworm
 RUN apt-get update && apt-get install -y --no-install-recommends hello && rm -rf /var/lib/apt/lists/*
 """
 
 
 def build_base(built: list[str]) -> str:
     """Build BASE anew; its image ID is added to `built`."""
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(BASE_DOCKERFILE)
-        tar.addfile(info, io.BytesIO(BASE_DOCKERFILE))
-    context.seek(0)
-    api = docker.APIClient(version="auto")
-    for message in api.build(
-        fileobj=context, custom_context=True, tag=BASE, nocache=True, rm=True, network_mode="host", decode=True
-    ):
-        assert "error" not in message, message
-    image_id = str(api.inspect_image(BASE)["Id"])
+    image_id = build_image(BASE, BASE_DOCKERFILE, network_mode="host")
     built.append(image_id)
     return image_id
 

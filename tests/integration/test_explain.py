@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import io
-import tarfile
 from collections.abc import Iterator
 
 import docker
 import pytest
 from conftest import Drift, MakeRepo, UpstreamServer
+from support.images import build_image
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
 
 def build_base(tag: str, version: str, env: str = "MODE=stable") -> str:
     """A local base image: busybox plus a version file and an ENV, under `tag`."""
-    dockerfile = f"FROM busybox:latest\nENV {env}\nRUN echo {version} > /etc/base-version\n".encode()
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    context.seek(0)
-    api = docker.APIClient(version="auto")
-    for message in api.build(fileobj=context, custom_context=True, tag=tag, nocache=True, rm=True, decode=True):
-        assert "error" not in message, message
-    return str(api.inspect_image(tag)["Id"])
+    return build_image(tag, f"FROM busybox:latest\nENV {env}\nRUN echo {version} > /etc/base-version\n")
 
 
 @pytest.fixture

@@ -4,30 +4,15 @@ base that moves without changing the output, and a diff between two commits that
 from __future__ import annotations
 
 import contextlib
-import io
-import tarfile
 from collections.abc import Iterator
 
 import docker
 import pytest
 import upstream
 from conftest import Drift, MakeRepo, UpstreamServer
+from support.images import build_image
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
-
-
-def build_image(tag: str, dockerfile: str) -> str:
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        data = dockerfile.encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    context.seek(0)
-    api = docker.APIClient(version="auto")
-    for message in api.build(fileobj=context, custom_context=True, tag=tag, nocache=True, rm=True, decode=True):
-        assert "error" not in message, message
-    return str(api.inspect_image(tag)["Id"])
 
 
 @pytest.fixture

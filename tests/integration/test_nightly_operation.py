@@ -59,7 +59,8 @@ def test_two_due_runs_at_once_build_each_target_exactly_once(drift: Drift, make_
 
 def test_killed_run_is_recovered_cleaned_up_and_retried(drift: Drift, make_repo: MakeRepo) -> None:
     repo = slow_repo(make_repo, 8)
-    drift.track("slow", repo)
+    # The legacy builder's step containers are what a killed run leaves behind for the next to remove.
+    drift.track("slow", repo, "--builder", "legacy")
     victim = spawn(drift, "run", "--min-free", "0")
     deadline = time.time() + 60
     objects: list[str] = []
@@ -67,7 +68,7 @@ def test_killed_run_is_recovered_cleaned_up_and_retried(drift: Drift, make_repo:
         time.sleep(0.3)
         if drift.db_path.exists():
             rows = drift.rows("select engine_objects from builds where status = 'running'")
-            objects = eval(rows[0][0].replace("null", "None")) if rows and rows[0][0] else []  # JSON list of strings
+            objects = json.loads(rows[0][0]) if rows and rows[0][0] else []
     assert objects, "the build never started a container"
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)

@@ -49,7 +49,7 @@ def test_a_killed_worker_loses_its_build_and_another_rebuilds_it(pg_drift: Drift
     repo = make_repo("reproducible")
     (repo.path / "Dockerfile").write_text("FROM busybox:latest\nRUN sleep 8 && echo done > /done\n")
     repo.commit_all("a slow build")
-    pg_drift.track("slow", repo)
+    pg_drift.track("slow", repo, "--builder", "legacy")  # its step container shows the build has started
     victim = spawn(pg_drift, "run", "--due", "--min-free", "0")
     deadline = time.time() + 60
     while time.time() < deadline:

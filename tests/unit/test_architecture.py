@@ -104,3 +104,12 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     loaded = set(started.stdout.split())
     heavy = {"docker", "sqlalchemy", "alembic", "apprise", "git", "cyclonedx", "spdx_tools", "jinja2", "h11", "google"}
     assert loaded & heavy == set()
+
+
+def test_the_wheel_lists_every_package() -> None:
+    """pyproject.toml names the packages by hand: a new folder left out would be missing from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((DRIFT.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(DRIFT.parent).parts) for path in DRIFT.rglob("__init__.py")}
+    assert found - listed == set()

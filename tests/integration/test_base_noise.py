@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import docker
@@ -12,7 +13,7 @@ from support.images import build_image
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("docker_engine")]
 
-BASE = "drift-test/base16:rebuilt"
+BASE = f"drift-test/base16-{os.getpid()}:rebuilt"  # per process: test runs may share the engine
 # What a base image's own build does: apt from the Debian mirror. Built twice,
 # the two images hold the same packages and differ in apt's caches and logs.
 BASE_DOCKERFILE = """FROM debian:bookworm

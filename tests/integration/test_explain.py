@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import docker
@@ -20,11 +21,11 @@ def build_base(tag: str, version: str, env: str = "MODE=stable") -> str:
 
 @pytest.fixture
 def moving_base() -> Iterator[str]:
-    tag = "drift-test/base:moving"
+    tag = f"drift-test/base-{os.getpid()}:moving"  # per process: test runs may share the engine
     yield tag
     api = docker.APIClient(version="auto")
     # The targets' own images go with the `drift` fixture; other tests may share the engine.
-    for image in api.images(name="drift-test/base"):
+    for image in api.images(name=tag.partition(":")[0]):
         with contextlib.suppress(docker.errors.APIError):
             api.remove_image(image["Id"], force=True)
 

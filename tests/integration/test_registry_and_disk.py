@@ -4,6 +4,7 @@ alert), and a legacy multi-stage build leaves nothing behind but its kept final 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pytest_httpserver import HTTPServer
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
 # A base image name whose registry (127.0.0.1:1) refuses every connection; the image itself is a local tag.
-UNREACHABLE_BASE = "127.0.0.1:1/drift-test/busybox:latest"
+UNREACHABLE_BASE = f"127.0.0.1:1/drift-test/busybox-{os.getpid()}:latest"
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ base that moves without changing the output, and a diff between two commits that
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import docker
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.usefixtures("docker_engine")
 
 @pytest.fixture
 def base_tag(request: pytest.FixtureRequest) -> Iterator[tuple[str, list[str]]]:
-    tag = f"drift-test/{request.node.name[:40].lower().replace('[', '-').replace(']', '')}:latest"
+    name = request.node.name[:40].lower().replace("[", "-").replace("]", "")
+    tag = f"drift-test/{name}-{os.getpid()}:latest"  # per process: test runs may share the engine
     made: list[str] = []
     yield tag, made
     api = docker.APIClient(version="auto")

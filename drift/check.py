@@ -28,6 +28,7 @@ from drift.image import read_image
 from drift.ledger.build import ON, BuildLedger
 from drift.ledger.fetch import Fetch
 from drift.ledger.record import record_fetches
+from drift.published import PublishedCheck, refresh_published
 from drift.source.git import RepositoryCache
 from drift.storage import baselines, builds, fetches, history, images, installation, noise
 from drift.storage.database import Database
@@ -133,6 +134,14 @@ def check_target(
     """
     context = context or BuildContext()
     fingerprint = source_fingerprint(spec)
+    published = PublishedCheck()
+    if spec.published is not None:
+        # Before the build's row: a re-pushed tag's new baseline comes before the build judged against it.
+        progress.step(spec.name, "pulling the published image")
+        try:
+            published = refresh_published(db, engine, spec, fingerprint)
+        except DriftError as exc:
+            return record_error(db, spec, str(exc), context.slot)
     with db.session() as session:
         installation_id = installation.installation_id(session)
         build_id = builds.start_build(
@@ -190,6 +199,7 @@ def check_target(
                     model=model,
                     tag=f"drift-{installation_id[:12]}:{spec.name[:100]}-b{build_id}",
                     labels={
+                        **published.labels,
                         "drift.target": spec.name,
                         "drift.build": str(build_id),
                         "drift.installation": installation_id,
@@ -216,6 +226,7 @@ def check_target(
             builder,
             ledger.state,
             tuple(ledger.fetches()),
+            published.findings,
         )
         return _judge_and_record(db, spec, recorded, learn_from)
     except BuildFailed as failure:
@@ -282,6 +293,8 @@ class _Recorded:
     builder: BuilderInfo | None
     ledger: str = "off"
     fetches: tuple[Fetch, ...] = ()
+    # Said before the build was compared: the published image it is judged against was re-pushed.
+    published: tuple[Finding, ...] = ()
 
 
 def _judge_and_record(db: Database, spec: TargetSpec, recorded: _Recorded, learn_from: int | None) -> CheckOutcome:
@@ -309,7 +322,7 @@ def _judge_and_record(db: Database, spec: TargetSpec, recorded: _Recorded, learn
         if baseline_id is None:
             verdict = Verdict.BASELINE
         else:
-            findings = compare_builds(images.load_output(session, baseline_id), output, rules)
+            findings = [*recorded.published, *compare_builds(images.load_output(session, baseline_id), output, rules)]
             baseline_ledger, baseline_fetches = fetches.build_ledger(session, baseline_id)
             if recorded.ledger == ON and baseline_ledger == ON:  # else one of them does not know what was fetched
                 findings += compare_fetches(baseline_fetches, fetched)

@@ -274,7 +274,7 @@ def _timeout(value: object) -> int:
 
 
 def _unset_if_blank(value: str) -> str | None:
-    """"" stands for "unset" (the engine's own default), overriding any [defaults] value."""
+    """ "" stands for "unset" (the engine's own default), overriding any [defaults] value."""
     return value.strip() or None
 
 

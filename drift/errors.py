@@ -27,3 +27,7 @@ class ImageReadError(DriftError):
 
 class StorageError(DriftError):
     """The database cannot be opened or migrated."""
+
+
+class PublishedImageError(DriftError):
+    """A published image cannot be pulled: its registry does not answer, or has no such tag or digest."""

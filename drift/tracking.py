@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from drift.alerts.deliver import valid_route
+from drift.build.interface import Engine
 from drift.config import MAX_TIMEOUT_S
 from drift.dockerfile.features import session_mounts
 from drift.dockerfile.model import parse_dockerfile
@@ -19,9 +20,9 @@ from drift.errors import UsageError
 from drift.schedule import check_schedule
 from drift.source.git import RepositoryCache
 from drift.source.location import normalize_repo
-from drift.storage import baselines, history, targets
+from drift.storage import baselines, builds, history, targets
 from drift.storage.database import Database
-from drift.targets import check_builder, check_name, check_pull, check_relative_path
+from drift.targets import check_builder, check_name, check_pull, check_relative_path, source_fingerprint
 from drift.values import BuildSummary, TargetSpec
 
 
@@ -44,12 +45,17 @@ def prepare_target(
     alerts: Sequence[str] = (),
     builder: str = "auto",
     ledger: bool = True,
+    published: str | None = None,
 ) -> TargetSpec:
     """Validate a target, resolve its ref to a commit and check its Dockerfile is there. Writes nothing."""
     check_name(name)
     check_pull(pull)
     check_builder(builder)
     check_schedule(schedule)
+    if published is not None:
+        from drift.published import check_reference
+
+        published = check_reference(published)
     if not 0 < timeout_s <= MAX_TIMEOUT_S:
         raise UsageError(f"timeout {timeout_s} s must be positive and at most {MAX_TIMEOUT_S} s (7 days)")
     for route in alerts:
@@ -82,21 +88,46 @@ def prepare_target(
         alerts=tuple(alerts),
         builder=builder,
         ledger=ledger,
+        published=published,
     )
 
 
-def track(db: Database, cache: RepositoryCache, **fields: Any) -> tuple[TargetSpec, bool, bool]:
-    """Validate and save a target (see prepare_target). Returns the spec, whether it is new, whether its pin moved."""
+def track(
+    db: Database, cache: RepositoryCache, engine: Engine | None = None, **fields: Any
+) -> tuple[TargetSpec, bool, bool]:
+    """Validate and save a target (see prepare_target). Returns the spec, whether it is new, whether its pin moved.
+
+    A target with a published image has it pulled and read first, and recorded as
+    its baseline with the target, in one transaction: a registry that does not
+    answer or a tag it does not have leaves nothing written.
+    """
     spec = prepare_target(cache, **fields)
+    published = None
+    if spec.published is not None:
+        from drift.published import fetch_published
+
+        if engine is None:
+            raise UsageError("a target with a published image needs a Docker Engine to pull it; start dockerd")
+        published = fetch_published(engine, spec.published, spec.platform)
     with db.session() as session:
         created, pin_moved = targets.save_target(session, spec)
+        fingerprint = source_fingerprint(spec)
+        if published is not None and baselines.baseline_published(session, spec.name, fingerprint) != (
+            pinned := published.pulled.pinned
+        ):
+            builds.record_published(session, spec.name, fingerprint, spec.commit, pinned, published.image)
     return spec, created, pin_moved
 
 
 def accept(db: Database, name: str, build_id: int | None = None) -> BuildSummary:
     """Make a succeeded build (the latest of the current pin, or the given one) its fingerprint's baseline."""
     with db.session() as session:
-        targets.get_target(session, name)
+        spec = targets.get_target(session, name)
+        if spec.published is not None:
+            raise UsageError(
+                f"{name} is judged against its published image {spec.published}, which is the truth to match; "
+                "accept is for targets whose baseline is a build (track it without --published to use one)"
+            )
         if build_id is None:
             build_id = history.latest_succeeded_build_id(session, name)
             if build_id is None:

@@ -304,6 +304,8 @@ class TargetSpec:
     builder: str = "auto"
     # Record what the build fetches through drift's proxy (the fetch ledger, drift.ledger).
     ledger: bool = True
+    # The published image (a tag or an "@sha256:" reference) the builds are judged against (drift.published).
+    published: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +365,8 @@ class BuildSummary:
         findings: the differences from the build it was judged against.
         is_baseline: True when this build is now its fingerprint's baseline.
         accepted: True when a person made it the baseline with `drift accept`.
+        published: set when this is no build but a published image as pulled ("REF@sha256:...").
+        compared_to_published: the published image ("REF@sha256:...") this build was judged against.
     """
 
     id: int
@@ -387,3 +391,5 @@ class BuildSummary:
     # The fetch ledger: "on", "off" (the target's choice) or "off: <why>"; None for builds before it existed.
     ledger: str | None = None
     fetches: tuple[RecordedFetch, ...] = ()
+    published: str | None = None
+    compared_to_published: str | None = None

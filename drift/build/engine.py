@@ -20,12 +20,12 @@ from urllib3.exceptions import HTTPError
 
 from drift.build.buildkit import TRACE_ID, BuildkitProgress
 from drift.build.context import build_parameters, context_archive, gateway_of
-from drift.build.interface import BuildFailed, BuildInterrupted, BuiltImage, LogSink
+from drift.build.interface import BuildFailed, BuildInterrupted, BuiltImage, LogSink, PulledImage
 from drift.build.messages import BUILT, INTERMEDIATE, RUNNING_IN, STEP, is_from, registry_outage
 from drift.build.watchdog import Watchdog
 from drift.dockerfile.features import final_base_of, stage_bases
 from drift.dockerfile.model import Dockerfile
-from drift.errors import EngineError
+from drift.errors import EngineError, PublishedImageError
 from drift.targets import check_pull
 from drift.values import BaseImage, BuilderInfo, TargetSpec
 
@@ -148,6 +148,44 @@ class DockerEngine:
                 "track the target with --builder legacy or auto"
             )
         return "legacy"
+
+    def pull_image(self, reference: str, platform: str | None = None) -> PulledImage:
+        """Pull a published image through the engine, with the registry auth of the Docker config
+        (docker-py reads ~/.docker/config.json, as the CLI does), and say what it resolved to."""
+        repository, tag = pull_arguments(reference)
+        digest: str | None = tag if tag.startswith("sha256:") else None
+        try:
+            for message in self.api.pull(repository, tag=tag, stream=True, decode=True, platform=platform):
+                if not isinstance(message, dict):
+                    continue
+                if "error" in message:
+                    raise PublishedImageError(f"cannot pull {reference}: {' '.join(str(message['error']).split())}")
+                status = str(message.get("status", ""))
+                if status.startswith("Digest: sha256:"):
+                    digest = status.removeprefix("Digest: ").strip()
+            inspected = self.api.inspect_image(f"{repository}@{tag}" if tag.startswith("sha256:") else reference)
+        except PublishedImageError:
+            raise
+        except ENGINE_ERRORS as exc:
+            raise PublishedImageError(f"cannot pull {reference}: {_one_line(exc)}") from None
+        if digest is None:
+            digest = next(
+                (d.partition("@")[2] for d in inspected.get("RepoDigests") or [] if d.partition("@")[0] == repository),
+                None,
+            )
+        if digest is None:
+            raise PublishedImageError(f"{reference} has no registry digest after the pull; push it to a registry first")
+        config = inspected.get("Config") or {}
+        platform_pulled = "/".join(
+            part for part in (inspected.get("Os"), inspected.get("Architecture"), inspected.get("Variant")) if part
+        )
+        return PulledImage(
+            reference=reference,
+            digest=digest,
+            image_id=str(inspected["Id"]),
+            labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
+            platform=platform_pulled,
+        )
 
     def get_image(self, image: str) -> Iterable[bytes]:
         """The `docker save` stream of `image`; transport errors surface while it is read."""
@@ -286,9 +324,7 @@ class DockerEngine:
         # BuildKit runs its steps outside the engine's containers: closing the request is what cancels it.
         watchdog = Watchdog(self, spec.timeout_s, stop, on_fire=lambda: self._hang_up(response))
         try:
-            return self._follow(
-                stream, tag, on_log, None, watchdog, BuildkitProgress(LOG_TAIL_LINES), on_step=on_step
-            )
+            return self._follow(stream, tag, on_log, None, watchdog, BuildkitProgress(LOG_TAIL_LINES), on_step=on_step)
         except (RequestException, HTTPError, HTTPException, OSError, ValueError, AttributeError):
             # A stream hung up by the watchdog ends with whatever error the transport meets.
             if watchdog.fired is None:
@@ -482,6 +518,17 @@ class DockerEngine:
             return None
         stats = os.statvfs(root)
         return stats.f_bavail * stats.f_frsize
+
+
+def pull_arguments(reference: str) -> tuple[str, str]:
+    """(repository, tag or digest) to pull a reference with: "latest" when it names neither, the digest when
+    it names both (the digest is what is pulled then)."""
+    name, _, digest = reference.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    repository, tag = name, "latest"
+    if ":" in last:
+        repository, _, tag = name.rpartition(":")
+    return repository, digest or tag
 
 
 def _externals(dockerfile: Dockerfile) -> list[tuple[int, str | None, str]]:

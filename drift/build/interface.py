@@ -27,6 +27,31 @@ class BuiltImage:
     tag: str
 
 
+@dataclass(frozen=True, slots=True)
+class PulledImage:
+    """A published image as the engine pulled it.
+
+    Attributes:
+        reference: the reference asked for ("registry/app:1", "registry/app@sha256:...").
+        digest: the registry digest people pull it by ("sha256:..."): of the index for a multi-platform image.
+        image_id: the engine's image ID of the platform pulled.
+        labels: the image config's labels.
+        platform: "os/arch[/variant]" of the image pulled.
+    """
+
+    reference: str
+    digest: str
+    image_id: str
+    labels: Mapping[str, str]
+    platform: str
+
+    @property
+    def pinned(self) -> str:
+        """The reference with the digest it resolved to: "registry/app:1@sha256:..."."""
+        name = self.reference.split("@", 1)[0]
+        return f"{name}@{self.digest}"
+
+
 class BuildFailed(Exception):
     """The Dockerfile did not build. Not a DriftError: it is a verdict (broken or failed), not a user error.
 
@@ -57,7 +82,7 @@ class Engine(Protocol):
         """The engine's version, API version, OS/arch and storage driver."""
 
     def resolve_builder(self, requested: str) -> str:
-        """"legacy" or "buildkit": what a build asking for `requested` (auto, buildkit, legacy) runs with."""
+        """ "legacy" or "buildkit": what a build asking for `requested` (auto, buildkit, legacy) runs with."""
 
     def free_bytes(self) -> int | None:
         """Free space where the engine keeps its data; None when it cannot be known (a remote engine)."""
@@ -92,6 +117,12 @@ class Engine(Protocol):
 
     def resolve_base_images(self, dockerfile: Dockerfile, target_stage: str | None) -> tuple[list[BaseImage], int]:
         """What each FROM resolved to, and how many layers the final stage inherits from its base."""
+
+    def pull_image(self, reference: str, platform: str | None = None) -> PulledImage:
+        """Pull a published image (POST /images/create, with the registry auth of the Docker config).
+
+        Raises drift.errors.PublishedImageError when the registry cannot be reached or has no such image.
+        """
 
     def get_image(self, image: str) -> Iterable[bytes]:
         """The `docker save` stream of an image (GET /images/{name}/get), read once."""

@@ -19,6 +19,7 @@ from drift.paths import default_cache_dir, default_database_url
 from drift.report.printable import printable
 
 if TYPE_CHECKING:
+    from drift.build.interface import Engine
     from drift.build.pool import EnginePool
     from drift.source.git import RepositoryCache
     from drift.storage.database import Database
@@ -61,6 +62,11 @@ class Settings:
         if config is not None:
             engines += [EngineSpec(b.host, b.tls_verify, b.cert_path) for b in load_config(config).builders]
         return EnginePool(engines or [EngineSpec(None)])
+
+    def engine(self) -> Engine:
+        """The first engine of the pool: for what one engine does once (pull a published image)."""
+        pool = self.pool()
+        return pool.engine(pool.hosts[0])
 
     def cache(self) -> RepositoryCache:
         from drift.source.git import RepositoryCache

@@ -121,13 +121,17 @@ def show_command(
     ] = False,
 ) -> None:
     """One build: verdict, findings by layer, noise and its rules, base images, risks, layers."""
+    render_build(settings(ctx).database(), build, format, suggest_pins=suggest_pins)
+
+
+def render_build(db: Database, build: int, format: DetailFormat, *, suggest_pins: bool = False) -> None:
+    """`drift show`'s output of one build, in the format asked for (drift verify prints its rebuild so too)."""
     from drift.baseline_pins import suggested_pins
     from drift.report import build_markdown, table
     from drift.report.document import build_document, fetch_document, pin_document
     from drift.report.printable import printable_block, printable_build
     from drift.storage import history, images
 
-    db = settings(ctx).database()
     with db.session() as session:
         summary = printable_build(history.get_build(session, build))
         layers = [

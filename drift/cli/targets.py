@@ -47,6 +47,13 @@ def track_command(
     ledger: Annotated[
         Switch, typer.Option("--ledger", help="Record what the build fetches through drift's proxy (on by default).")
     ] = Switch.on,
+    published: Annotated[
+        str | None,
+        typer.Option(
+            "--published",
+            help="Judge every build against this published image (REG/NAME:TAG or @sha256:...), pulled now.",
+        ),
+    ] = None,
 ) -> None:
     """Track a repository at a pinned commit (re-tracking updates it; a new commit starts a new baseline)."""
     from drift.config import parse_duration
@@ -57,6 +64,7 @@ def track_command(
     spec, created, pin_moved = track(
         chosen.database(),
         chosen.cache(),
+        chosen.engine() if published is not None else None,
         name=name,
         repo=repo,
         commit=commit,
@@ -73,6 +81,7 @@ def track_command(
         alerts=alert or [],
         builder=builder.value,
         ledger=ledger is Switch.on,
+        published=published,
     )
     if created:
         out.print(f"tracking {spec.name} at {spec.commit[:12]} ({printable_spec(spec).repo})")

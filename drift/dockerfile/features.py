@@ -76,7 +76,6 @@ def stage_bases(dockerfile: Dockerfile) -> list[tuple[int, str | None, str | Non
     ]
 
 
-
 def final_base_of(
     dockerfile: Dockerfile, target_stage: str | None, resolved: list[BaseImage]
 ) -> tuple[list[BaseImage], int]:

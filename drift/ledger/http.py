@@ -51,7 +51,7 @@ class Origin:
 
     @property
     def authority(self) -> str:
-        """"host:port" as it appears in a URL or a CONNECT line (IPv6 in brackets)."""
+        """ "host:port" as it appears in a URL or a CONNECT line (IPv6 in brackets)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
@@ -71,7 +71,7 @@ def display(raw: bytes) -> str:
 
 
 def parse_authority(raw: bytes, default_port: int | None) -> Origin:
-    """"host", "host:port", "[v6]:port" -> Origin. Raises BadTarget."""
+    """ "host", "host:port", "[v6]:port" -> Origin. Raises BadTarget."""
     text = display(raw)
     if not text:
         raise BadTarget("no host in the request target")
@@ -140,7 +140,7 @@ class Upstream:
 
     @classmethod
     def parse(cls, url: str) -> Upstream:
-        """"http://[user:password@]host:port" -> Upstream. Raises UsageError."""
+        """ "http://[user:password@]host:port" -> Upstream. Raises UsageError."""
         scheme, sep, rest = url.strip().partition("://")
         if not sep:
             scheme, rest = "http", url.strip()

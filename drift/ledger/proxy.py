@@ -156,8 +156,13 @@ class RecordingProxy:
             sessions.add(task)
             try:
                 await ClientSession(
-                    reader, writer, fetch_log=self._log, step=self.step, upstream=self.upstream,
-                    connect_timeout=self.connect_timeout, refuse_loopback=self.refuse_loopback,
+                    reader,
+                    writer,
+                    fetch_log=self._log,
+                    step=self.step,
+                    upstream=self.upstream,
+                    connect_timeout=self.connect_timeout,
+                    refuse_loopback=self.refuse_loopback,
                 ).run()
             finally:
                 sessions.discard(task)
@@ -176,5 +181,3 @@ class RecordingProxy:
             if sessions:
                 await asyncio.wait(list(sessions), timeout=STOP_GRACE)
             await server.wait_closed()
-
-

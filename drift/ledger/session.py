@@ -77,8 +77,13 @@ def _head_size(head: h11.Request | h11.InformationalResponse | h11.Response) -> 
 class Peer:
     """One side of an exchange: an h11 connection over an asyncio stream pair."""
 
-    def __init__(self, side: str, role: type[h11.CLIENT] | type[h11.SERVER], reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        side: str,
+        role: type[h11.CLIENT] | type[h11.SERVER],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
         self.side = side
         self.conn = h11.Connection(role, max_incomplete_event_size=MAX_HEAD)
         self.reader = reader
@@ -132,9 +137,17 @@ class Peer:
 class ClientSession:
     """Serves one client connection until it closes, fails, or the proxy stops (the task is cancelled)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, fetch_log: FetchLog,
-                 step: StepSource, upstream: Upstream | None, connect_timeout: float,
-                 refuse_loopback: bool = False) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        fetch_log: FetchLog,
+        step: StepSource,
+        upstream: Upstream | None,
+        connect_timeout: float,
+        refuse_loopback: bool = False,
+    ) -> None:
         self.client = Peer("client", h11.SERVER, reader, writer)
         self.refuse_loopback = refuse_loopback
         self.fetch_log = fetch_log
@@ -202,8 +215,9 @@ class ClientSession:
     async def _record(self, request: h11.Request, handle: Callable[[h11.Request, Exchange], Awaitable[None]]) -> None:
         """Run one exchange, recording it exactly once however it ends."""
         seq = self.fetch_log.start()
-        exchange = Exchange(method=display(request.method), url=display(request.target), host="",
-                            step=self._current_step())
+        exchange = Exchange(
+            method=display(request.method), url=display(request.target), host="", step=self._current_step()
+        )
         try:
             await handle(request, exchange)
         except asyncio.CancelledError:
@@ -234,8 +248,11 @@ class ClientSession:
             return
         self._refused = True
         body = f"drift proxy: {message}\n".encode("utf-8", "backslashreplace")
-        headers = [(b"Content-Type", b"text/plain; charset=utf-8"), (b"Content-Length", str(len(body)).encode()),
-                   (b"Connection", b"close")]
+        headers = [
+            (b"Content-Type", b"text/plain; charset=utf-8"),
+            (b"Content-Length", str(len(body)).encode()),
+            (b"Connection", b"close"),
+        ]
         try:
             reason = http.HTTPStatus(status).phrase.encode()
         except ValueError:
@@ -342,8 +359,7 @@ class ClientSession:
         can only end the client connection (the session closes it)."""
         exchange.status = response.status_code
         headers = end_to_end(list(response.headers.raw_items()))
-        await self.client.send(h11.Response(status_code=response.status_code, reason=response.reason,
-                                            headers=headers))
+        await self.client.send(h11.Response(status_code=response.status_code, reason=response.reason, headers=headers))
         loop = asyncio.get_running_loop()
         hashing: asyncio.Future[None] | None = None
         while True:
@@ -403,13 +419,21 @@ class ClientSession:
             await self._answer(502, str(exc))
             return
         await self.client.send(h11.Response(status_code=200, reason=b"Connection established", headers=[]))
-        await self._splice(self.client.reader, self.client.writer, self.client.conn.trailing_data[0],
-                           reader, writer, early, exchange)
+        await self._splice(
+            self.client.reader, self.client.writer, self.client.conn.trailing_data[0], reader, writer, early, exchange
+        )
         exchange.complete = True
 
-    async def _splice(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter,
-                      client_early: bytes, server_reader: asyncio.StreamReader,
-                      server_writer: asyncio.StreamWriter, server_early: bytes, exchange: Exchange) -> None:
+    async def _splice(
+        self,
+        client_reader: asyncio.StreamReader,
+        client_writer: asyncio.StreamWriter,
+        client_early: bytes,
+        server_reader: asyncio.StreamReader,
+        server_writer: asyncio.StreamWriter,
+        server_early: bytes,
+        exchange: Exchange,
+    ) -> None:
         """Copy bytes both ways until both sides have closed, counting them."""
 
         def count_out(n: int) -> None:
@@ -433,8 +457,9 @@ class ClientSession:
                 raise exc
 
 
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, early: bytes,
-                count: Callable[[int], None], side: str) -> None:
+async def _copy(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, early: bytes, count: Callable[[int], None], side: str
+) -> None:
     """One direction of a tunnel: `early` (bytes already read past the HTTP head), then the stream to its end."""
     data = early
     try:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from drift.report.explanation import baseline_words
 from drift.report.markdown_text import inline_code
 from drift.values import BuildSummary, Finding
 
@@ -86,10 +87,8 @@ def build_markdown(
     verdict = build.verdict.value if build.verdict else "running"
     lines = [f"### drift: {_code(build.target)} build {build.id}: **{verdict}**", ""]
     facts = [f"commit {_code(build.commit[:12])}", f"started {build.started_at:%Y-%m-%d %H:%M} UTC"]
-    if build.is_baseline:
-        facts.append("this build is the baseline" + (" (accepted)" if build.accepted else ""))
-    elif build.compared_to:
-        facts.append(f"compared with baseline build {build.compared_to}")
+    if words := baseline_words(build):
+        facts.append(_code(words) if build.published or build.compared_to_published else words)
     lines.append(" · ".join(facts))
     lines.append("")
     if build.builder:

@@ -89,6 +89,8 @@ def build_document(build: BuildSummary) -> dict[str, Any]:
         "image_id": build.image_id,
         "compared_to": build.compared_to,
         "is_baseline": build.is_baseline,
+        "published": build.published,
+        "compared_to_published": build.compared_to_published,
         "accepted": build.accepted,
         "engine_host": build.engine_host,
         "builder": None

@@ -102,6 +102,7 @@ def finding_sentence(finding: Finding) -> str:
         "config": f"config {finding.subject}",
         "builder": f"builder {finding.subject}",
         "layers": f"layers {finding.subject}".rstrip(),
+        "published": f"published image {finding.subject}",
     }.get(finding.kind, finding.subject)
     return f"{subject} {finding.change}" + (f" {values}" if values else "")
 
@@ -128,6 +129,20 @@ def failure_text(build: BuildSummary) -> str:
     return text
 
 
+def baseline_words(build: BuildSummary) -> str:
+    """What a build was judged against, or that it is the baseline: "compared with baseline build 3",
+    "baseline: published registry/app:1@sha256:... (build 3)", "" for a build judged against nothing."""
+    if build.published:
+        return f"the published image {build.published}, the baseline"
+    if build.is_baseline:
+        return "this build is the baseline" + (" (accepted)" if build.accepted else "")
+    if build.compared_to_published:
+        return f"baseline: published {build.compared_to_published} (build {build.compared_to})"
+    if build.compared_to:
+        return f"compared with baseline build {build.compared_to}"
+    return ""
+
+
 def explanation(build: BuildSummary | None, *, groups: int = 3) -> str:
     """One line a person reads first: what explains this build's verdict."""
     if build is None:
@@ -142,8 +157,12 @@ def explanation(build: BuildSummary | None, *, groups: int = 3) -> str:
     if not real:
         if verdict is Verdict.NOISY:
             return f"{noise} difference(s) in ignored paths only"
+        if verdict is Verdict.BASELINE and build.published:
+            return f"the published image {build.published}: the baseline its builds are judged against"
         if verdict is Verdict.BASELINE:
             return "accepted as the baseline" if build.accepted else "first good build: the baseline"
+        if verdict is Verdict.REPRODUCIBLE and build.compared_to_published:
+            return f"same output as the published image {build.compared_to_published}"
         if verdict is Verdict.REPRODUCIBLE and build.compared_to:
             return f"same output as baseline build {build.compared_to}"
         return ""

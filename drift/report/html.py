@@ -135,6 +135,7 @@ class _BuildIndex:
             document["sec"] = round((utc(build.finished_at) - utc(build.started_at)).total_seconds())
         optional: dict[str, object] = {
             "cmp": build.compared_to,
+            "pub": build.published or build.compared_to_published,
             "base": build.is_baseline,
             "acc": build.accepted,
             "err": build.error,

@@ -13,7 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
-from drift.report.explanation import Rows, explanation, finding_line, real_findings, utc
+from drift.report.explanation import Rows, baseline_words, explanation, finding_line, real_findings, utc
 from drift.values import BuildSummary, Verdict
 
 FAILURES = frozenset({Verdict.DRIFTED, Verdict.BROKEN, Verdict.FAILED})
@@ -30,7 +30,7 @@ def _details(build: BuildSummary) -> str:
     """The failure's body: every finding, the noise count, the failed step and the log tail."""
     lines = [f"build {build.id} of commit {build.commit}, started {utc(build.started_at):%Y-%m-%d %H:%M:%S} UTC"]
     if build.compared_to:
-        lines.append(f"compared with baseline build {build.compared_to}")
+        lines.append(baseline_words(build))
     if build.failed_step:
         lines.append(f"failed step: {build.failed_step}")
     if build.error:

@@ -78,6 +78,8 @@ def printable_build(build: BuildSummary) -> BuildSummary:
         engine_host=line(build.engine_host),
         ledger=line(build.ledger),
         fetches=tuple(printable_fetch(f) for f in build.fetches),
+        published=line(build.published),
+        compared_to_published=line(build.compared_to_published),
     )
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from drift.report.explanation import Rows, explanation, real_findings, severity_rank, short, since, utc, verdict_counts
+from drift.report.explanation import (
+    Rows,
+    baseline_words,
+    explanation,
+    real_findings,
+    severity_rank,
+    short,
+    since,
+    utc,
+    verdict_counts,
+)
 from drift.report.markdown_text import inline_code, table_text
 from drift.values import BuildSummary, TargetSpec, Verdict
 
@@ -50,7 +60,7 @@ def _section(spec: TargetSpec, latest: BuildSummary, history: Sequence[BuildSumm
         f"### {inline_code(spec.name)}: {verdict} since {_day(since(history))}",
         "",
         f"Build {latest.id} of commit {inline_code(latest.commit[:12])}"
-        + (f", compared with baseline build {latest.compared_to}" if latest.compared_to else "")
+        + (f", {baseline_words(latest)}" if latest.compared_to or latest.published else "")
         + f". Details: {inline_code(f'drift show {latest.id}')}",
         "",
     ]

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from drift.report.explanation import since
+from drift.report.explanation import baseline_words, since
 from drift.report.printable import printable
 from drift.values import BuildSummary, Finding, Package, TargetSpec, Verdict
 
@@ -107,6 +107,11 @@ def describe_finding(finding: Finding) -> str:
             "moved-in-builder-stage": "moved in a builder stage (what the stage built is compared in the image)",
         }.get(finding.change, "moved")
         return f"base image {finding.subject} {verb}: {finding.before} -> {finding.after} (cause {finding.cause})"
+    if finding.kind == "published":
+        return (
+            f"published image {finding.subject} was re-pushed: {finding.before} -> {finding.after}; "
+            "the new image is the baseline from now on"
+        )
     if finding.kind == "builder":
         return f"builder {finding.subject} changed: {finding.before} -> {finding.after}"
     if finding.kind == "package":
@@ -155,6 +160,8 @@ def render_outcome(console: Console, build: BuildSummary, *, show_noise: bool = 
     """One line per checked target, then what explains the verdict."""
     line = Text.assemble(f"{build.target}: ", verdict_text(build.verdict), f"  (build {build.id})")
     console.print(line, highlight=False)
+    if build.published or build.compared_to_published:
+        console.print(f"  {baseline_words(build)}", highlight=False, markup=False)
     if build.verdict in (Verdict.BROKEN, Verdict.FAILED):
         if build.failed_step:
             console.print(f"  failed step: {build.failed_step}", highlight=False)

@@ -30,3 +30,13 @@ def set_baseline(session: Session, build_id: int, *, accepted: bool) -> None:
     row.accepted = accepted
     row.set_at = utcnow()
     session.flush()
+
+
+def baseline_published(session: Session, target: str, fingerprint: str) -> str | None:
+    """The published image ("REF@sha256:...") the source is judged against; None when its baseline is a build."""
+    target_id = target_row(session, target).id
+    return session.scalar(
+        select(BuildRow.published)
+        .join(BaselineRow, BaselineRow.build_id == BuildRow.id)
+        .where(BaselineRow.target_id == target_id, BaselineRow.fingerprint == fingerprint)
+    )

@@ -125,3 +125,17 @@ def _save_findings(session: Session, build_id: int, findings: Iterable[Finding])
     ]
     if finding_rows:
         session.execute(insert(FindingRow), finding_rows)
+
+
+def record_published(
+    session: Session, target: str, fingerprint: str, commit: str, published: str, image: ImageRecord
+) -> int:
+    """Record a published image ("REF@sha256:...") as a row of the target's history, its source's baseline.
+
+    It is no build: no engine built it and it has no builder; it is what a
+    registry serves, and every build of the source is judged against it.
+    """
+    build_id = start_build(session, target, fingerprint, commit)
+    session.get_one(BuildRow, build_id).published = published
+    finish_build(session, build_id, status="succeeded", verdict=Verdict.BASELINE, image=image)
+    return build_id

@@ -45,6 +45,12 @@ def _summary(session: Session, row: BuildRow) -> BuildSummary:
         engine_host=row.engine_host,
         ledger=row.ledger,
         fetches=fetches.load_fetches(session, row.fetch_set_id),
+        published=row.published,
+        compared_to_published=(
+            session.scalar(select(BuildRow.published).where(BuildRow.id == row.compared_to_id))
+            if row.compared_to_id is not None
+            else None
+        ),
     )
 
 

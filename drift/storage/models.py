@@ -122,6 +122,8 @@ class TargetRow(Base):
     alert_routes: Mapped[list[str] | None] = mapped_column(JSON)
     # The drift.toml that declares this target, when one does (targets gone from it are disabled).
     config_path: Mapped[str | None] = mapped_column(Text)
+    # The published image its builds are judged against (a tag or "@sha256:" reference), or None: its first build.
+    published: Mapped[str | None] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -179,6 +181,8 @@ class BuildRow(Base):
     ledger: Mapped[str | None] = mapped_column(LosslessText)
     # What the build fetched through drift's proxy, shared by every build that fetched the same.
     fetch_set_id: Mapped[int | None] = mapped_column(ForeignKey("fetch_sets.id"), index=True)
+    # Not a build: the published image as drift pulled it ("REF@sha256:..."), its target's baseline.
+    published: Mapped[str | None] = mapped_column(Text)
 
     target: Mapped[TargetRow] = relationship(back_populates="builds")
     layers: Mapped[list[BuildLayerRow]] = relationship(

@@ -44,6 +44,7 @@ def target_spec(row: TargetRow) -> TargetSpec:
         alerts=tuple(row.alert_routes or ()),
         builder=row.builder,
         ledger=row.ledger,
+        published=row.published,
     )
 
 
@@ -64,6 +65,7 @@ def write_target_spec(row: TargetRow, spec: TargetSpec) -> None:
     row.alert_routes = list(spec.alerts) or None
     row.builder = spec.builder
     row.ledger = spec.ledger
+    row.published = spec.published
 
 
 def builder_info(row: BuildRow) -> BuilderInfo | None:

@@ -90,8 +90,12 @@ class Installed:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "DRIFT_DB")}
         # Nothing of the user's: data and cache dirs in the test's own directory.
-        return {**env, "HOME": str(self.workdir), "XDG_DATA_HOME": str(self.workdir / "data"),
-                "DRIFT_CACHE_DIR": str(self.workdir / "cache")}
+        return {
+            **env,
+            "HOME": str(self.workdir),
+            "XDG_DATA_HOME": str(self.workdir / "data"),
+            "DRIFT_CACHE_DIR": str(self.workdir / "cache"),
+        }
 
     def __call__(self, program: str, *args: str | Path) -> Result:
         return _run(self.venv / "bin" / program, *args, cwd=self.workdir, env=self.env)
@@ -256,8 +260,10 @@ def _in_image(image: str, *args: str, mounts: dict[Path, str]) -> Result:
     client = docker.from_env(version="auto", timeout=900)
     socket = _socket_path()
     volumes = {str(socket): {"bind": "/var/run/docker.sock", "mode": "rw"}}
-    volumes |= {str(host): {"bind": inside.removesuffix(":ro"), "mode": "ro" if inside.endswith(":ro") else "rw"}
-                for host, inside in mounts.items()}
+    volumes |= {
+        str(host): {"bind": inside.removesuffix(":ro"), "mode": "ro" if inside.endswith(":ro") else "rw"}
+        for host, inside in mounts.items()
+    }
     container = client.containers.create(
         image, list(args), group_add=[str(socket.stat().st_gid)], volumes=volumes, detach=True
     )

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drift.build.interface import BuildFailed, BuiltImage, LogSink
+from drift.build.interface import BuildFailed, BuiltImage, LogSink, PulledImage
 from drift.dockerfile.model import Dockerfile
+from drift.errors import PublishedImageError
 from drift.values import BaseImage, BuilderInfo, TargetSpec
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "images"
@@ -103,6 +104,9 @@ class FakeEngine:
     builders: list[str] = field(default_factory=list)
     proxy_args: list[dict[str, str]] = field(default_factory=list)
     images: dict[str, bytes] = field(default_factory=dict)
+    # A registry: reference -> (save stream, labels); its digest is the stream's sha256 (a re-push changes it).
+    registry: dict[str, tuple[bytes, dict[str, str]]] = field(default_factory=dict)
+    pulls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def builder_info(self) -> BuilderInfo:
@@ -164,6 +168,16 @@ class FakeEngine:
             final=True,
         )
         return [base], self.base_layers
+
+    def pull_image(self, reference: str, platform: str | None = None) -> PulledImage:
+        self.pulls.append(reference)
+        if reference not in self.registry:
+            raise PublishedImageError(f"cannot pull {reference}: manifest unknown")
+        data, labels = self.registry[reference]
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        image_id = "sha256:" + hashlib.sha256(b"id" + data).hexdigest()
+        self.images[image_id] = data
+        return PulledImage(reference, digest, image_id, dict(labels), "linux/amd64")
 
     def get_image(self, image: str) -> Iterable[bytes]:
         data = self.images[image]

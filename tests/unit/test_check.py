@@ -205,7 +205,9 @@ def test_run_with_an_engine_that_does_not_answer_records_errors(
     assert [o.verdict for o in result.outcomes] == [Verdict.ERROR, Verdict.ERROR]
     assert exit_code(result.outcomes) == 2
     with db.session() as session:
-        assert [b.error for b in history.target_history(session, "alpha")] == ["cannot reach the Docker Engine at fake://down"]
+        assert [b.error for b in history.target_history(session, "alpha")] == [
+            "cannot reach the Docker Engine at fake://down"
+        ]
 
 
 def test_run_goes_on_when_one_target_hits_a_bug(

@@ -165,8 +165,15 @@ def test_get_with_content_length_is_passed_on_and_recorded(proxy: RecordingProxy
     assert (status, body) == (200, body_of(size))
     [entry] = proxy.wait_fetches(1)
     assert entry == Fetch(
-        method="GET", url=f"{origin}/cl/{size}", host="127.0.0.1", status=200, bytes_in=size, bytes_out=0,
-        sha256=sha(body_of(size)), step=None, error="",
+        method="GET",
+        url=f"{origin}/cl/{size}",
+        host="127.0.0.1",
+        status=200,
+        bytes_in=size,
+        bytes_out=0,
+        sha256=sha(body_of(size)),
+        step=None,
+        error="",
     )
 
 
@@ -237,8 +244,10 @@ def test_http10_client_gets_a_chunked_origin_body_ended_by_close(proxy: Recordin
 def test_expect_100_continue_is_answered_before_the_body(proxy: RecordingProxy, origin: str) -> None:
     parts = urlsplit(proxy.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(f"POST {origin}/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n"
-                     "Connection: close\r\n\r\n".encode())
+        sock.sendall(
+            f"POST {origin}/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
         interim = b""
         while not interim.endswith(b"\r\n\r\n"):
             interim += sock.recv(1)
@@ -290,8 +299,15 @@ def test_connect_tunnel_counts_bytes_both_ways(proxy: RecordingProxy, echo: str)
     assert echoed == b"early" + payload
     [entry] = proxy.wait_fetches(1)
     assert entry == Fetch(
-        method="CONNECT", url=echo, host="127.0.0.1", status=200, bytes_in=300005, bytes_out=300005, sha256="",
-        step=None, error="",
+        method="CONNECT",
+        url=echo,
+        host="127.0.0.1",
+        status=200,
+        bytes_in=300005,
+        bytes_out=300005,
+        sha256="",
+        step=None,
+        error="",
     )
 
 
@@ -376,15 +392,17 @@ def test_200_concurrent_requests_are_each_recorded_once(proxy: RecordingProxy, o
     ],
     ids=["bad-request-line", "non-ascii-target", "huge-header", "many-headers"],
 )
-def test_malformed_requests_are_refused_not_recorded(proxy: RecordingProxy, request_bytes: bytes,
-                                                      status: bytes) -> None:
+def test_malformed_requests_are_refused_not_recorded(
+    proxy: RecordingProxy, request_bytes: bytes, status: bytes
+) -> None:
     assert raw_exchange(proxy, request_bytes).startswith(b"HTTP/1.1 " + status)
     assert proxy.fetches() == []
 
 
 def test_non_utf8_header_values_pass(proxy: RecordingProxy, origin: str) -> None:
-    answer = raw_exchange(proxy, f"GET {origin}/cl/2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
-                          + b"X-Latin: caf\xe9\r\n\r\n")
+    answer = raw_exchange(
+        proxy, f"GET {origin}/cl/2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode() + b"X-Latin: caf\xe9\r\n\r\n"
+    )
     assert answer.startswith(b"HTTP/1.1 200")
 
 

@@ -1,0 +1,166 @@
+"""Published images: the image a registry serves for a tag, pulled and read like a build, as a target's baseline.
+
+A target tracked with `--published REF` is judged against the image people
+pull, not against drift's own first build. Each night the reference is pulled
+again; when the tag points at another digest, someone re-pushed the release:
+that is a finding of its own (`published`, `retagged`), and the new image is
+the baseline from then on. `drift verify` does the same once, for CI, with no
+tracking (drift.verify).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from drift.build.interface import Engine, PulledImage
+from drift.catalog import default_catalogers
+from drift.errors import UsageError
+from drift.image import read_image
+from drift.storage import baselines, builds
+from drift.storage.database import Database
+from drift.values import Finding, ImageRecord, TargetSpec
+
+# The OCI annotations a publisher's build command puts on an image (docker/metadata-action, `docker build
+# --label`): where the source is, which commit, when. A rebuild carries the same ones, as that command would.
+OCI_PREFIX = "org.opencontainers.image."
+OCI_SOURCE = OCI_PREFIX + "source"
+OCI_REVISION = OCI_PREFIX + "revision"
+# How the image was built, when the publisher says so on the image (`drift verify` reads them). drift's own
+# "drift." labels are left out of every comparison, so these never show as a difference either.
+DOCKERFILE_LABEL = "drift.source.dockerfile"
+CONTEXT_LABEL = "drift.source.context"
+TARGET_LABEL = "drift.source.target"
+BUILD_ARGS_LABEL = "drift.source.build-args"
+
+# registry[:port]/path[:tag][@sha256:hex], as the distribution reference grammar has it (lowercase path).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REFERENCE = re.compile(
+    rf"(?:(?P<registry>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?)/)?"
+    rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
+)
+
+
+def check_reference(reference: str) -> str:
+    """An image reference as `docker pull` takes it; a usage error naming the expected shape otherwise."""
+    reference = reference.strip()
+    if len(reference) > 1000 or _REFERENCE.fullmatch(reference) is None:
+        raise UsageError(
+            f"{reference!r} is not an image reference; use REGISTRY/NAME:TAG or REGISTRY/NAME@sha256:<64 hex>, "
+            "e.g. registry.example.com/app:1.2"
+        )
+    return reference
+
+
+def name_of(pinned: str) -> str:
+    """ "registry/app:1" of "registry/app:1@sha256:..."."""
+    return pinned.partition("@")[0]
+
+
+def digest_of(pinned: str) -> str:
+    return pinned.partition("@")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A published image, pulled and read."""
+
+    pulled: PulledImage
+    image: ImageRecord
+
+
+def fetch_published(engine: Engine, reference: str, platform: str | None) -> Published:
+    """Pull the image (the platform asked for, from an index) and read it as a build's image is read."""
+    pulled = engine.pull_image(reference, platform)
+    return Published(pulled, read_image(engine, pulled.image_id, default_catalogers()))
+
+
+def rebuild_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The labels of a published image that its build command gave it (OCI annotations): a rebuild gets them too."""
+    return {key: value for key, value in labels.items() if key.startswith(OCI_PREFIX)}
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedCheck:
+    """What pulling a target's published image tonight found: a re-push, and the labels a rebuild carries."""
+
+    findings: tuple[Finding, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def refresh_published(db: Database, engine: Engine, spec: TargetSpec, fingerprint: str) -> PublishedCheck:
+    """Pull the target's published image; when it is not tonight's baseline already, it becomes it.
+
+    A tag that points at another digest than the baseline's is a re-pushed
+    release: a `published` finding says so (alerted: its verdict is drifted).
+    """
+    assert spec.published is not None
+    pulled = engine.pull_image(spec.published, spec.platform)
+    with db.session() as session:
+        current = baselines.baseline_published(session, spec.name, fingerprint)
+    if current == pulled.pinned:
+        return PublishedCheck(labels=rebuild_labels(pulled.labels))
+    image = read_image(engine, pulled.image_id, default_catalogers())
+    with db.session() as session:
+        builds.record_published(session, spec.name, fingerprint, spec.commit, pulled.pinned, image)
+    findings: tuple[Finding, ...] = ()
+    if current is not None and name_of(current) == name_of(pulled.pinned):
+        findings = (
+            Finding(
+                kind="published",
+                layer=None,
+                instruction="",
+                subject=name_of(current),
+                change="retagged",
+                before=digest_of(current),
+                after=pulled.digest,
+                cause="published-retag",
+            ),
+        )
+    return PublishedCheck(findings, rebuild_labels(pulled.labels))
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledSource:
+    """Where and how a published image says it was built, from its labels."""
+
+    repo: str | None = None
+    commit: str | None = None
+    dockerfile: str | None = None
+    context: str | None = None
+    stage: str | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    said: tuple[str, ...] = ()
+
+
+def labelled_source(labels: Mapping[str, str]) -> LabelledSource:
+    """The source the image's labels name: the OCI source and revision, and drift's build hints."""
+    said = tuple(
+        f"{key}={labels[key]}"
+        for key in (OCI_SOURCE, OCI_REVISION, DOCKERFILE_LABEL, CONTEXT_LABEL, TARGET_LABEL, BUILD_ARGS_LABEL)
+        if labels.get(key)
+    )
+    build_args: dict[str, str] = {}
+    if text := labels.get(BUILD_ARGS_LABEL):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            raise UsageError(
+                f"the image's label {BUILD_ARGS_LABEL} is not a JSON object of strings; pass --build-arg instead"
+            )
+        build_args = {str(k): v for k, v in parsed.items()}
+    return LabelledSource(
+        repo=labels.get(OCI_SOURCE) or None,
+        commit=labels.get(OCI_REVISION) or None,
+        dockerfile=labels.get(DOCKERFILE_LABEL) or None,
+        context=labels.get(CONTEXT_LABEL) or None,
+        stage=labels.get(TARGET_LABEL) or None,
+        build_args=build_args,
+        said=said,
+    )

@@ -38,7 +38,8 @@ BUILD_ARGS_LABEL = "drift.source.build-args"
 # registry[:port]/path[:tag][@sha256:hex], as the distribution reference grammar has it (lowercase path).
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REFERENCE = re.compile(
-    rf"(?:(?P<registry>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?)/)?"
+    # A first component is a registry when it has a dot or a port, or is localhost (as docker decides).
+    r"(?:(?P<registry>localhost(?::[0-9]+)?|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+)/)?"
     rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
     r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
@@ -77,6 +78,25 @@ def fetch_published(engine: Engine, reference: str, platform: str | None) -> Pub
     """Pull the image (the platform asked for, from an index) and read it as a build's image is read."""
     pulled = engine.pull_image(reference, platform)
     return Published(pulled, read_image(engine, pulled.image_id, default_catalogers()))
+
+
+BUILDKIT_COMMENT = "buildkit.dockerfile.v0"
+
+
+def built_with(image: ImageRecord) -> str | None:
+    """The builder the image's last Dockerfile step shows: "buildkit" (its history comment), "legacy" (a
+    `/bin/sh -c` command line), None when the history does not say. A rebuild with another builder than the
+    publisher's differs in detail (directories BuildKit creates, ...), so `auto` takes the publisher's."""
+    for entry in reversed(image.history):
+        created_by = entry.get("created_by")
+        if not isinstance(created_by, str) or not created_by:
+            continue
+        if entry.get("comment") == BUILDKIT_COMMENT:
+            return "buildkit"
+        if created_by.startswith(("/bin/sh -c ", "|")) or "#(nop)" in created_by:
+            return "legacy"
+        return None
+    return None
 
 
 def rebuild_labels(labels: Mapping[str, str]) -> dict[str, str]:

@@ -8,6 +8,7 @@ drift.check.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,13 @@ def track(
     spec = prepare_target(cache, **fields)
     published = None
     if spec.published is not None:
-        from drift.published import fetch_published
+        from drift.published import built_with, fetch_published
 
         if engine is None:
             raise UsageError("a target with a published image needs a Docker Engine to pull it; start dockerd")
         published = fetch_published(engine, spec.published, spec.platform)
+        if spec.builder == "auto" and (builder := built_with(published.image)) is not None:
+            spec = replace(spec, builder=builder)  # the publisher's builder, as its history shows
     with db.session() as session:
         created, pin_moved = targets.save_target(session, spec)
         fingerprint = source_fingerprint(spec)

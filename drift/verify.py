@@ -13,7 +13,7 @@ from pathlib import Path
 from drift.build.interface import Engine, PulledImage
 from drift.check import BuildContext, CheckOutcome, Progress, check_target
 from drift.errors import UsageError
-from drift.published import check_reference, fetch_published, labelled_source
+from drift.published import built_with, check_reference, fetch_published, labelled_source
 from drift.source.git import RepositoryCache
 from drift.storage import builds, targets
 from drift.storage.database import Database
@@ -52,6 +52,8 @@ class Verification:
     outcome: CheckOutcome
     repo: str
     commit: str
+    # The builder taken from the published image's history when asked for `auto`, else None.
+    builder_shown: str | None = None
 
 
 def verify(
@@ -67,6 +69,8 @@ def verify(
     progress.step(TARGET_NAME, f"pulling {reference}")
     published = fetch_published(engine, reference, request.platform)
     labelled = labelled_source(published.pulled.labels)
+    shown = built_with(published.image) if request.builder == "auto" else None
+    builder = shown or request.builder
     repo, commit = request.repo or labelled.repo, request.commit or labelled.commit
     if repo is None or commit is None:
         missing = " and ".join(label for label, value in (("--repo", repo), ("--commit", commit)) if value is None)
@@ -93,7 +97,7 @@ def verify(
         network=request.network,
         pull=request.pull,
         timeout_s=request.timeout_s,
-        builder=request.builder,
+        builder=builder,
         ledger=request.ledger,
         published=reference,
     )
@@ -105,7 +109,7 @@ def verify(
         )
     # keep_images=0: the rebuilt image is read, then removed; nothing of the check stays in the engine.
     outcome = check_target(db, cache, engine, spec, progress, context=BuildContext(keep_images=0))
-    return db, Verification(published.pulled, used, outcome, spec.repo, spec.commit)
+    return db, Verification(published.pulled, used, outcome, spec.repo, spec.commit, shown)
 
 
 def verify_exit_code(verdict: Verdict) -> int:

@@ -240,3 +240,48 @@ def postgres_url() -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(admin, autocommit=True) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real registry (Debian's docker-registry, the distribution registry 2.8) on 127.0.0.1: "host:port".
+
+    `.ci/run` starts one and names it in DRIFT_TEST_REGISTRY; without it, one is
+    started here when the binary is installed. Missing under CI=true is a failure.
+    """
+    import socket
+    import time
+    import urllib.request
+
+    address = os.environ.get("DRIFT_TEST_REGISTRY")
+    if address:
+        yield address
+        return
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        message = "no registry: install Debian's docker-registry or set DRIFT_TEST_REGISTRY (`.ci/run` does)"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = tmp_path_factory.mktemp("registry")
+    (root / "config.yml").write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+        f"    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    with (root / "log").open("wb") as log:
+        process = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log, stderr=log)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the registry did not answer on 127.0.0.1:{port}: {(root / 'log').read_text()[-500:]}")
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -67,6 +67,8 @@ def verify_command(
         try:
             if result.from_labels:
                 err.print("from the image's labels: " + printable(", ".join(result.from_labels)))
+            if result.builder_shown:
+                err.print(f"rebuilt with the {result.builder_shown} builder, as the image's history shows")
             err.print(
                 f"rebuilt {printable(result.repo)} at {result.commit[:12]}, judged against "
                 f"{printable(result.published.pinned)}: {result.outcome.verdict.value}"

@@ -36,6 +36,7 @@ The format::
     ignore = ["/srv/cache/**"]
     alerts = ["json://hooks.example.com/drift"]   # apprise URLs, besides DRIFT_ALERT_URLS
     ledger = true                              # record what the build fetches (drift's proxy)
+    published = "registry.example.com/web:1.2" # judge builds against this published image (drift verify)
 
     [[builders]]                # optional; the Docker Engines builds go to
     host = "tcp://builder-1:2376"
@@ -65,6 +66,7 @@ from drift.targets import (
     check_builder,
     check_name,
     check_pull,
+    check_reference,
     check_relative_path,
     parse_build_args,
 )
@@ -130,6 +132,7 @@ class DeclaredTarget:
         line: the 1-based line of the target's `[[target]]` header.
         builder: "auto" (BuildKit where the engine has it), "buildkit" or "legacy".
         ledger: record what the build fetches through drift's proxy (the fetch ledger).
+        published: the published image its builds are judged against, or None (its first build).
     """
 
     name: str
@@ -150,6 +153,7 @@ class DeclaredTarget:
     alerts: tuple[str, ...] = ()
     builder: str = "auto"
     ledger: bool = True
+    published: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +315,7 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "schedule": (check_schedule, ""),
     "timeout": (_timeout, ""),
     "ignore": (tuple, ""),
+    "published": (lambda reference: check_reference(reference) if reference.strip() else None, ""),
 }
 
 _FIELDS = {"target": "stage", "timeout": "timeout_s"}

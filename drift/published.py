@@ -11,7 +11,6 @@ tracking (drift.verify).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -34,27 +33,6 @@ DOCKERFILE_LABEL = "drift.source.dockerfile"
 CONTEXT_LABEL = "drift.source.context"
 TARGET_LABEL = "drift.source.target"
 BUILD_ARGS_LABEL = "drift.source.build-args"
-
-# registry[:port]/path[:tag][@sha256:hex], as the distribution reference grammar has it (lowercase path).
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REFERENCE = re.compile(
-    # A first component is a registry when it has a dot or a port, or is localhost (as docker decides).
-    r"(?:(?P<registry>localhost(?::[0-9]+)?|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+)/)?"
-    rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
-)
-
-
-def check_reference(reference: str) -> str:
-    """An image reference as `docker pull` takes it; a usage error naming the expected shape otherwise."""
-    reference = reference.strip()
-    if len(reference) > 1000 or _REFERENCE.fullmatch(reference) is None:
-        raise UsageError(
-            f"{reference!r} is not an image reference; use REGISTRY/NAME:TAG or REGISTRY/NAME@sha256:<64 hex>, "
-            "e.g. registry.example.com/app:1.2"
-        )
-    return reference
 
 
 def name_of(pinned: str) -> str:

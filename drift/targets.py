@@ -92,3 +92,25 @@ def source_fingerprint(spec: TargetSpec) -> str:
     }
     encoded = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(encoded).hexdigest()
+
+
+# registry[:port]/path[:tag][@sha256:hex], as the distribution reference grammar has it (lowercase path).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REFERENCE = re.compile(
+    # A first component is a registry when it has a dot or a port, or is localhost (as docker decides).
+    r"(?:(?P<registry>localhost(?::[0-9]+)?|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+)/)?"
+    rf"(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?"
+)
+
+
+def check_reference(reference: str) -> str:
+    """An image reference as `docker pull` takes it; a usage error naming the expected shape otherwise."""
+    reference = reference.strip()
+    if len(reference) > 1000 or _REFERENCE.fullmatch(reference) is None:
+        raise UsageError(
+            f"{reference!r} is not an image reference; use REGISTRY/NAME:TAG or REGISTRY/NAME@sha256:<64 hex>, "
+            "e.g. registry.example.com/app:1.2"
+        )
+    return reference

@@ -23,7 +23,14 @@ from drift.source.git import RepositoryCache
 from drift.source.location import normalize_repo
 from drift.storage import baselines, builds, history, targets
 from drift.storage.database import Database
-from drift.targets import check_builder, check_name, check_pull, check_relative_path, source_fingerprint
+from drift.targets import (
+    check_builder,
+    check_name,
+    check_pull,
+    check_reference,
+    check_relative_path,
+    source_fingerprint,
+)
 from drift.values import BuildSummary, TargetSpec
 
 
@@ -54,8 +61,6 @@ def prepare_target(
     check_builder(builder)
     check_schedule(schedule)
     if published is not None:
-        from drift.published import check_reference
-
         published = check_reference(published)
     if not 0 < timeout_s <= MAX_TIMEOUT_S:
         raise UsageError(f"timeout {timeout_s} s must be positive and at most {MAX_TIMEOUT_S} s (7 days)")

@@ -13,11 +13,11 @@ from pathlib import Path
 from drift.build.interface import Engine, PulledImage
 from drift.check import BuildContext, CheckOutcome, Progress, check_target
 from drift.errors import UsageError
-from drift.published import built_with, check_reference, fetch_published, labelled_source
+from drift.published import built_with, fetch_published, labelled_source
 from drift.source.git import RepositoryCache
 from drift.storage import builds, targets
 from drift.storage.database import Database
-from drift.targets import source_fingerprint
+from drift.targets import check_reference, source_fingerprint
 from drift.tracking import prepare_target
 from drift.values import Verdict
 

@@ -162,6 +162,8 @@ def render_outcome(console: Console, build: BuildSummary, *, show_noise: bool = 
     console.print(line, highlight=False)
     if build.published or build.compared_to_published:
         console.print(f"  {baseline_words(build)}", highlight=False, markup=False)
+    if build.compared_to_published and any(f.kind == "file" for f in build.findings):
+        console.print("  (removed: only in the published image; added: only in the rebuild)", highlight=False)
     if build.verdict in (Verdict.BROKEN, Verdict.FAILED):
         if build.failed_step:
             console.print(f"  failed step: {build.failed_step}", highlight=False)

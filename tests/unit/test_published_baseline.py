@@ -3,6 +3,7 @@ the small parts (references, labels, the publisher's builder)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,13 +12,15 @@ from support.fake_engine import FakeEngine
 from test_check import check, git_repo, image
 
 from drift.build.engine import pull_arguments
+from drift.config_sync import sync_config
 from drift.errors import PublishedImageError, UsageError
 from drift.image import read_saved_image
-from drift.published import built_with, check_reference, labelled_source, rebuild_labels
+from drift.published import built_with, labelled_source, rebuild_labels
 from drift.report.explanation import explanation
 from drift.source.git import RepositoryCache
-from drift.storage import history
+from drift.storage import history, targets
 from drift.storage.database import Database
+from drift.targets import check_reference
 from drift.tracking import accept, track
 from drift.values import Verdict
 
@@ -86,9 +89,6 @@ def test_a_tag_the_registry_does_not_have_saves_nothing(db: Database, cache: Rep
         track(db, cache, engine, name="app", repo=str(git_repo(tmp_path / "repo")), commit="main", published=REFERENCE)
     with db.session() as session:
         assert history.count_builds(session) == 0
-    from drift.storage import targets
-
-    with db.session() as session:
         assert targets.list_targets(session) == []
 
 
@@ -169,3 +169,27 @@ def test_the_publishers_builder_is_read_from_the_history() -> None:
     )
     assert built_with(buildkit) == "buildkit"
     assert built_with(replace(legacy, history=({"created_by": "", "comment": "Imported from -"},))) is None
+
+
+def test_a_drift_toml_target_with_a_published_image_is_judged_against_it_from_its_first_night(
+    db: Database, cache: RepositoryCache, tmp_path: Path
+) -> None:
+    repo = git_repo(tmp_path / "repo")
+    config = tmp_path / "drift.toml"
+    config.write_text(f'[[target]]\nname = "app"\nrepo = "{repo}"\ncommit = "main"\npublished = "{REFERENCE}"\n')
+    sync_config(db, cache, config)
+    with db.session() as session:
+        [spec] = targets.list_targets(session)
+    assert spec.published == REFERENCE
+    engine = FakeEngine([image()])
+    engine.registry[REFERENCE] = (image(), {})
+    first = check(db, cache, engine, spec)
+    assert first.verdict is Verdict.REPRODUCIBLE  # judged at once: the published image is the baseline
+    with db.session() as session:
+        builds = history.target_history(session, "app")
+    assert [b.verdict for b in builds] == [Verdict.REPRODUCIBLE, Verdict.BASELINE]
+    assert builds[1].published == f"{REFERENCE}@sha256:" + hashlib.sha256(image()).hexdigest()
+
+    config.write_text(f'[[target]]\nname = "app"\nrepo = "{repo}"\ncommit = "main"\npublished = "Not A Ref"\n')
+    with pytest.raises(UsageError, match=r"drift\.toml:5: .*'Not A Ref' is not an image reference"):
+        sync_config(db, cache, config)

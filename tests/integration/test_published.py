@@ -10,9 +10,14 @@ reads is what the registry serves.
 from __future__ import annotations
 
 import contextlib
+import gzip
+import hashlib
+import io
+import json
 import os
 import shutil
 import subprocess
+import tarfile
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -211,3 +216,109 @@ def test_an_unknown_tag_or_an_unreachable_registry_is_one_line_and_records_nothi
         assert len(tracked.stderr.strip().splitlines()) == 1
         assert drift("targets", "--format", "json").json()["targets"] == []
         assert drift.rows("select count(*) from builds") == [(0,)]
+
+
+def _registry_request(
+    url: str, method: str = "GET", body: bytes = b"", content_type: str = "", accept: str = ""
+) -> tuple[bytes, Mapping[str, str]]:
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body if method in ("POST", "PUT") else None, method=method)
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    if accept:
+        request.add_header("Accept", accept)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read(), dict(response.headers)
+
+
+def _push_blob(registry: str, name: str, data: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    _body, headers = _registry_request(f"http://{registry}/v2/{name}/blobs/uploads/", "POST")
+    location = headers["Location"]
+    location = location if location.startswith("http") else f"http://{registry}{location}"
+    separator = "&" if "?" in location else "?"
+    _registry_request(f"{location}{separator}digest={digest}", "PUT", data, "application/octet-stream")
+    return digest
+
+
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+
+def test_verify_picks_the_platform_asked_for_from_a_multi_platform_index(
+    drift: Drift, make_repo: MakeRepo, publisher: Publisher, registry: str
+) -> None:
+    """An index of linux/arm64 (listed first: an image that is not the app) and linux/amd64 (the app)."""
+    repo = make_repo("reproducible")
+    commit = repo.git("rev-parse", "HEAD")
+    publisher.publish(publisher.checkout(repo), "amd64")
+    name = publisher.repository.removeprefix(f"{registry}/")
+    amd64_manifest, _headers = _registry_request(f"http://{registry}/v2/{name}/manifests/amd64", accept=MANIFEST)
+
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        info = tarfile.TarInfo("hello-from-arm64")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"arm"))
+    diff_id = "sha256:" + hashlib.sha256(layer.getvalue()).hexdigest()
+    compressed = gzip.compress(layer.getvalue(), mtime=0)
+    config = json.dumps(
+        {"architecture": "arm64", "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+    ).encode()
+    arm64_manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": len(config),
+                "digest": _push_blob(registry, name, config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": len(compressed),
+                    "digest": _push_blob(registry, name, compressed),
+                }
+            ],
+        }
+    ).encode()
+    _registry_request(f"http://{registry}/v2/{name}/manifests/arm64", "PUT", arm64_manifest, MANIFEST)
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_LIST,
+            "manifests": [
+                {
+                    "mediaType": MANIFEST,
+                    "size": len(manifest),
+                    "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+                    "platform": {"architecture": architecture, "os": "linux"},
+                }
+                for manifest, architecture in ((arm64_manifest, "arm64"), (amd64_manifest, "amd64"))
+            ],
+        }
+    ).encode()
+    _registry_request(f"http://{registry}/v2/{name}/manifests/multi", "PUT", index, MANIFEST_LIST)
+    reference = f"{publisher.repository}:multi"
+
+    result = drift(
+        "verify",
+        reference,
+        "--repo",
+        str(repo.path),
+        "--commit",
+        commit,
+        "--pull",
+        "never",
+        "--platform",
+        "linux/amd64",
+        "--format",
+        "json",
+    )
+    assert result.code == 0, result.stdout + result.stderr
+    document = result.json()
+    assert document["verdict"] == "reproducible"
+    # The digest people pull by is the index's, whichever platform was judged.
+    assert document["compared_to_published"] == f"{reference}@sha256:{hashlib.sha256(index).hexdigest()}"

@@ -226,7 +226,7 @@ def check_target(
             builder,
             ledger.state,
             tuple(ledger.fetches()),
-            published.findings,
+            published.with_rebuild(built.created),
         )
         return _judge_and_record(db, spec, recorded, learn_from)
     except BuildFailed as failure:

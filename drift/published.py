@@ -59,6 +59,7 @@ def fetch_published(engine: Engine, reference: str, platform: str | None) -> Pub
 
 
 BUILDKIT_COMMENT = "buildkit.dockerfile.v0"
+CREATED_RULE = "default rule: an image's creation time is when it was built; a rebuild never has the publisher's"
 
 
 def built_with(image: ImageRecord) -> str | None:
@@ -88,6 +89,25 @@ class PublishedCheck:
 
     findings: tuple[Finding, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+
+    def with_rebuild(self, created: str) -> tuple[Finding, ...]:
+        """The findings, and the rebuild's creation time beside the publisher's: noise, with its reason."""
+        if not self.created or not created or self.created == created:
+            return self.findings
+        noise = Finding(
+            kind="published",
+            layer=None,
+            instruction="",
+            subject="created",
+            change="modified",
+            before=self.created,
+            after=created,
+            cause="timestamp",
+            ignored=True,
+            ignored_by=CREATED_RULE,
+        )
+        return (*self.findings, noise)
 
 
 def refresh_published(db: Database, engine: Engine, spec: TargetSpec, fingerprint: str) -> PublishedCheck:
@@ -101,7 +121,7 @@ def refresh_published(db: Database, engine: Engine, spec: TargetSpec, fingerprin
     with db.session() as session:
         current = baselines.baseline_published(session, spec.name, fingerprint)
     if current == pulled.pinned:
-        return PublishedCheck(labels=rebuild_labels(pulled.labels))
+        return PublishedCheck(labels=rebuild_labels(pulled.labels), created=pulled.created)
     image = read_image(engine, pulled.image_id, default_catalogers())
     with db.session() as session:
         builds.record_published(session, spec.name, fingerprint, spec.commit, pulled.pinned, image)
@@ -119,7 +139,7 @@ def refresh_published(db: Database, engine: Engine, spec: TargetSpec, fingerprin
                 cause="published-retag",
             ),
         )
-    return PublishedCheck(findings, rebuild_labels(pulled.labels))
+    return PublishedCheck(findings, rebuild_labels(pulled.labels), pulled.created)
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,6 +185,7 @@ class DockerEngine:
             image_id=str(inspected["Id"]),
             labels={str(k): str(v) for k, v in (config.get("Labels") or {}).items()},
             platform=platform_pulled,
+            created=str(inspected.get("Created") or ""),
         )
 
     def get_image(self, image: str) -> Iterable[bytes]:
@@ -428,11 +429,12 @@ class DockerEngine:
         if image_id is None:
             raise BuildFailed("the engine ended the build without an image", step, "\n".join(tail))
         try:
-            full_id = str(self.api.inspect_image(image_id)["Id"])
+            inspected = self.api.inspect_image(image_id)
         except ENGINE_ERRORS as exc:
             raise EngineError(f"the built image {image_id} vanished: {_one_line(exc)}") from None
+        full_id = str(inspected["Id"])
         self._remove_stage_leftovers(intermediates, full_id)
-        return BuiltImage(image_id=full_id, tag=tag)
+        return BuiltImage(image_id=full_id, tag=tag, created=str(inspected.get("Created") or ""))
 
     def _remove_stage_leftovers(self, intermediates: Sequence[str], final: str) -> None:
         """Remove what the legacy builder left of earlier stages: their last images, untagged and unused.

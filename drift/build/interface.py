@@ -21,10 +21,11 @@ LogSink = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class BuiltImage:
-    """A build that succeeded: the image and the tag drift gave it."""
+    """A build that succeeded: the image, the tag drift gave it, and when the engine says it was created."""
 
     image_id: str
     tag: str
+    created: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class PulledImage:
         image_id: the engine's image ID of the platform pulled.
         labels: the image config's labels.
         platform: "os/arch[/variant]" of the image pulled.
+        created: the image config's creation time, as the engine says it ("" when it does not).
     """
 
     reference: str
@@ -44,6 +46,7 @@ class PulledImage:
     image_id: str
     labels: Mapping[str, str]
     platform: str
+    created: str = ""
 
     @property
     def pinned(self) -> str:

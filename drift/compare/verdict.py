@@ -14,9 +14,11 @@ BUILDER_STAGE_MOVED = "moved-in-builder-stage"
 def is_informational(finding: Finding) -> bool:
     """Findings that explain but do not change the output: a new engine version, a tag re-pointed at equal
     content, a builder stage's base that moved, a fetch (the network served something else: only the output says
-    whether it reached the image)."""
-    return finding.kind in ("builder", "fetch") or (
-        finding.kind == "base-image" and finding.change in ("retagged", BUILDER_STAGE_MOVED)
+    whether it reached the image), a rebuild's own creation time beside a published image's."""
+    return (
+        finding.kind in ("builder", "fetch")
+        or (finding.kind == "base-image" and finding.change in ("retagged", BUILDER_STAGE_MOVED))
+        or (finding.kind == "published" and finding.subject == "created")
     )
 
 

@@ -100,6 +100,9 @@ def test_verify_judges_an_image_of_the_commit_reproducible_although_its_layer_di
     assert shown.code == 0, shown.stderr
     document = shown.json()
     assert document["verdict"] == "reproducible" and document["findings"] == []
+    [created] = document["ignored_findings"]
+    assert (created["kind"], created["subject"], created["cause"]) == ("published", "created", "timestamp")
+    assert created["before"] != created["after"]
     assert document["compared_to_published"].startswith(f"{reference}@sha256:")
     rebuilt = [layer["diff_id"] for layer in document["layers"]]
     published = publisher.layers(reference)  # the pull left it in the engine
@@ -185,7 +188,7 @@ def test_a_published_target_is_reproducible_each_night_until_its_tag_is_re_pushe
     assert night.code == 1, night.stdout + night.stderr
     latest = drift.latest("app")
     assert latest["verdict"] == "drifted"
-    [retag] = [f for f in latest["findings"] if f["kind"] == "published"]
+    [retag] = [f for f in latest["findings"] if f["kind"] == "published" and f["change"] == "retagged"]
     new_digest = retag["after"]
     assert (retag["change"], retag["before"]) == ("retagged", old_digest) and new_digest != old_digest
     assert latest["compared_to_published"] == f"{first}@{new_digest}"  # judged against the new image

@@ -152,7 +152,7 @@ class FakeEngine:
         data = outcome() if callable(outcome) else outcome
         image_id = "sha256:" + hashlib.sha256(data).hexdigest()
         self.images[image_id] = data
-        return BuiltImage(image_id=image_id, tag=tag)
+        return BuiltImage(image_id=image_id, tag=tag, created="2026-11-30T03:00:00Z")
 
     def bridge_gateway(self) -> str | None:
         return None
@@ -177,7 +177,7 @@ class FakeEngine:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         image_id = "sha256:" + hashlib.sha256(b"id" + data).hexdigest()
         self.images[image_id] = data
-        return PulledImage(reference, digest, image_id, dict(labels), "linux/amd64")
+        return PulledImage(reference, digest, image_id, dict(labels), "linux/amd64", "2026-11-01T12:00:00Z")
 
     def get_image(self, image: str) -> Iterable[bytes]:
         data = self.images[image]

@@ -57,10 +57,10 @@ def test_a_published_target_is_judged_against_the_pulled_image_and_a_re_push_is_
         judged = history.get_build(session, second.build_id)
     assert judged.compared_to == baseline.id and judged.compared_to_published == baseline.published
     # The one thing a rebuild cannot match, its creation time, is shown as noise with its reason.
-    [created] = [f for f in judged.findings if f.kind == "published"]
-    assert (created.subject, created.ignored, created.cause) == ("created", True, "timestamp")
-    assert (created.before, created.after) == ("2026-11-01T12:00:00Z", "2026-11-30T03:00:00Z")
-    assert "a rebuild never has the publisher's" in created.ignored_by
+    [noise] = [f for f in judged.findings if f.kind == "published"]
+    assert (noise.subject, noise.ignored, noise.cause) == ("created", True, "timestamp")
+    assert (noise.before, noise.after) == ("2026-11-01T12:00:00Z", "2026-11-30T03:00:00Z")
+    assert "a rebuild never has the publisher's" in noise.ignored_by
     assert explanation(judged) == f"same output as the published image {baseline.published}"
 
     # Someone re-pushes the tag with another image: tonight names the re-push, and judges against the new one.

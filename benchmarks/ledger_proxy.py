@@ -140,8 +140,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--chunked", action="store_true", help="the origin answers with chunked framing")
     parser.add_argument("--rate", type=float, default=0.0, help="pace the origin at this many MB/s (0: no pacing)")
-    parser.add_argument("--client", choices=["python", "curl"], default="python",
-                        help="python: a socket read into one buffer (the least client work); curl: what builds run")
+    parser.add_argument(
+        "--client",
+        choices=["python", "curl"],
+        default="python",
+        help="python: a socket read into one buffer (the least client work); curl: what builds run",
+    )
     args = parser.parse_args()
     if args.chunked and args.client == "python":
         parser.error("the python client counts raw bytes and does not de-chunk: use --chunked with --client curl")
@@ -150,10 +154,14 @@ def main() -> int:
 
     origin = subprocess.Popen(
         [sys.executable, "-c", ORIGIN, str(size), "1" if args.chunked else "0", str(args.rate)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     proxy = subprocess.Popen(
-        [sys.executable, "-c", PROXY, str(args.repeat)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", PROXY, str(args.repeat)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
         cwd=ROOT,
     )
     try:
@@ -192,8 +200,10 @@ def main() -> int:
     verdict = "ok" if overhead <= OVERHEAD_TARGET else "OVER"
     print(f"  overhead:      {overhead:7.1f} %   (target <= {OVERHEAD_TARGET:g} %: {verdict})")
     verdict = "ok" if growth_mb <= RSS_BOUND_MB else "OVER"
-    print(f"  proxy peak RSS growth: {growth_mb:.1f} MB (peak {report['end_kb'] / 1024:.1f} MB; "
-          f"bound {RSS_BOUND_MB:g} MB: {verdict})")
+    print(
+        f"  proxy peak RSS growth: {growth_mb:.1f} MB (peak {report['end_kb'] / 1024:.1f} MB; "
+        f"bound {RSS_BOUND_MB:g} MB: {verdict})"
+    )
     print(f"  recorded: {len(recorded)} fetches, {len(whole)} whole with the right sha256 (expected {args.repeat})")
     return 0 if len(whole) == len(recorded) == args.repeat else 1
 

@@ -113,11 +113,14 @@ def main() -> None:
     )
     print(f"docker save -> /dev/null: {floor_s:.3f} s (median of {args.repeat}), peak RSS {floor_peak_mb:.0f} MB")
     print(f"drift read_image:         {read_s:.3f} s (median of {args.repeat}), peak RSS {peak_mb:.0f} MB")
-    print(f"drift read + catalogers:  {catalog_s:.3f} s (median of {args.repeat}), "
-          f"{int(catalogs[0]['packages'])} packages, "
-          f"+{(catalog_s / read_s - 1) * 100:.1f}% over reading alone (target <= 10%)")
-    print(f"ratio:                    {read_s / floor_s:.2f} (target <= 1.5); "
-          f"with catalogers {catalog_s / floor_s:.2f}")
+    print(
+        f"drift read + catalogers:  {catalog_s:.3f} s (median of {args.repeat}), "
+        f"{int(catalogs[0]['packages'])} packages, "
+        f"+{(catalog_s / read_s - 1) * 100:.1f}% over reading alone (target <= 10%)"
+    )
+    print(
+        f"ratio:                    {read_s / floor_s:.2f} (target <= 1.5); with catalogers {catalog_s / floor_s:.2f}"
+    )
     print(f"peak RSS:                 {peak_mb:.0f} MB (target < 150 MB)")
 
 

@@ -79,12 +79,22 @@ def _delete_builds(session: Session, doomed: Sequence[int]) -> None:
 
 
 def _delete_unused_layer_contents(session: Session) -> int:
-    used_contents = select(BuildLayerRow.content_id)
-    orphan_contents = session.scalars(select(LayerContentRow.id).where(LayerContentRow.id.not_in(used_contents))).all()
-    if orphan_contents:
-        session.execute(delete(LayerFileRow).where(LayerFileRow.content_id.in_(orphan_contents)))
-        session.execute(delete(LayerContentRow).where(LayerContentRow.id.in_(orphan_contents)))
-    return len(orphan_contents)
+    """Delete the layer contents no build uses and no kept content is a delta of (deltas first, then the
+    bases they alone kept)."""
+    deleted = 0
+    while True:
+        used_contents = select(BuildLayerRow.content_id)
+        bases = select(LayerContentRow.base_id).where(LayerContentRow.base_id.is_not(None))
+        orphan_contents = session.scalars(
+            select(LayerContentRow.id).where(LayerContentRow.id.not_in(used_contents), LayerContentRow.id.not_in(bases))
+        ).all()
+        if not orphan_contents:
+            return deleted
+        for start in range(0, len(orphan_contents), 500):
+            chunk = orphan_contents[start : start + 500]
+            session.execute(delete(LayerFileRow).where(LayerFileRow.content_id.in_(chunk)))
+            session.execute(delete(LayerContentRow).where(LayerContentRow.id.in_(chunk)))
+        deleted += len(orphan_contents)
 
 
 def _delete_unused_package_sets(session: Session) -> int:

@@ -1,13 +1,15 @@
 """What a build's image holds: its layers with their files, its packages and its base images.
 
 Layer contents and package sets are stored once, by content, however many builds share them; reading
-a build back gives the same values its check recorded.
+a build back gives the same values its check recorded. A layer content that differs little from the
+same layer of the target's previous build (tonight's apt logs and caches) is stored as a delta against
+that layer's full manifest, so an unchanged night adds a few rows, not thousands.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -58,7 +60,7 @@ def save_base_images(session: Session, build: BuildRow, bases: Sequence[BaseImag
 
 def save_layers(session: Session, build_id: int, layers: Sequence[LayerRecord]) -> None:
     """The build's layers, each pointing at its content (stored once per normalized digest)."""
-    content_ids = _content_ids(session, layers)
+    content_ids = _content_ids(session, layers, lambda: _previous_contents(session, build_id))
     session.execute(
         insert(BuildLayerRow),
         [
@@ -75,8 +77,13 @@ def save_layers(session: Session, build_id: int, layers: Sequence[LayerRecord]) 
     )
 
 
-def _content_ids(session: Session, layers: Sequence[LayerRecord]) -> dict[str, int]:
-    """The content id of each layer's normalized digest, storing the contents not stored yet."""
+def _content_ids(
+    session: Session, layers: Sequence[LayerRecord], previous: Callable[[], dict[int, int]]
+) -> dict[str, int]:
+    """The content id of each layer's normalized digest, storing the contents not stored yet.
+
+    `previous` gives, by layer index, the full content a new one may be stored as a delta of.
+    """
     digests = {layer.normalized_digest for layer in layers}
     found = session.execute(
         select(LayerContentRow.normalized_digest, LayerContentRow.id).where(
@@ -86,10 +93,32 @@ def _content_ids(session: Session, layers: Sequence[LayerRecord]) -> dict[str, i
     known: dict[str, int] = {digest: content_id for digest, content_id in found}
     if known:
         _mark_recorded(session, list(known.values()))
+    bases: dict[int, int] | None = None
     for layer in layers:
         if layer.normalized_digest not in known:
-            known[layer.normalized_digest] = _save_layer_content(session, layer)
+            bases = previous() if bases is None else bases
+            known[layer.normalized_digest] = _save_layer_content(session, layer, bases.get(layer.index))
     return known
+
+
+def _previous_contents(session: Session, build_id: int) -> dict[int, int]:
+    """By layer index, the full manifest of that layer in the target's previous build with an image (the
+    content itself, or the base a delta content was stored against: a delta is never a delta's base)."""
+    target_id = session.get_one(BuildRow, build_id).target_id
+    previous = session.scalar(
+        select(BuildRow.id)
+        .where(BuildRow.target_id == target_id, BuildRow.id != build_id, BuildRow.image_id.is_not(None))
+        .order_by(BuildRow.id.desc())
+        .limit(1)
+    )
+    if previous is None:
+        return {}
+    rows = session.execute(
+        select(BuildLayerRow.index, LayerContentRow.id, LayerContentRow.base_id)
+        .join(LayerContentRow, LayerContentRow.id == BuildLayerRow.content_id)
+        .where(BuildLayerRow.build_id == previous)
+    )
+    return {index: base_id or content_id for index, content_id, base_id in rows}
 
 
 def _mark_recorded(session: Session, content_ids: list[int]) -> None:
@@ -109,7 +138,17 @@ def _mark_recorded(session: Session, content_ids: list[int]) -> None:
     )
 
 
-def _save_layer_content(session: Session, layer: LayerRecord) -> int:
+def _save_layer_content(session: Session, layer: LayerRecord, base_id: int | None) -> int:
+    """Store a layer's manifest: whole, or as the delta against `base_id`'s when that is at most half of it."""
+    rows: Sequence[FileEntry | tuple[str, str]] = layer.entries
+    if base_id is not None and layer.entries:
+        delta = _delta(_layer_entries(session, base_id, None), layer.entries)
+        if delta is not None and 2 * len(delta) <= len(layer.entries):
+            rows = delta
+        else:
+            base_id = None
+    else:
+        base_id = None
     content_id = insert_once(
         session,
         LayerContentRow,
@@ -117,34 +156,68 @@ def _save_layer_content(session: Session, layer: LayerRecord) -> int:
         normalized_digest=layer.normalized_digest,
         file_count=len(layer.entries),
         content_size=sum(entry.size for entry in layer.entries),
+        base_id=base_id,
     )
     if content_id is None:  # another worker stored the same content just now
         stored: int = session.scalars(
             select(LayerContentRow.id).where(LayerContentRow.normalized_digest == layer.normalized_digest)
         ).one()
         return stored
-    if layer.entries:
-        session.execute(
-            insert(LayerFileRow),
-            [
-                {
-                    "content_id": content_id,
-                    "path": e.path,
-                    "type": e.type.value,
-                    "mode": e.mode,
-                    "uid": e.uid,
-                    "gid": e.gid,
-                    "size": e.size,
-                    "sha256": e.sha256,
-                    "link_target": e.link_target,
-                    "normalized_sha256": e.normalized_sha256 or None,
-                    "xattrs": e.xattrs,
-                    "device": e.device,
-                }
-                for e in layer.entries
-            ],
-        )
+    if rows:
+        session.execute(insert(LayerFileRow), [_file_row(content_id, row) for row in rows])
     return content_id
+
+
+# A delta row for an entry of the base that the content does not have: its path, and in `link_target` the
+# marker type it was ("whiteout", "opaque"), "" for any other entry.
+GONE = "gone"
+_MARKERS = (EntryType.WHITEOUT, EntryType.OPAQUE)
+
+
+def _entry_key(entry: FileEntry) -> tuple[str, str]:
+    """A manifest holds one entry per key: its path, and whether it is a whiteout or opaque marker."""
+    return (entry.path, entry.type.value if entry.type in _MARKERS else "")
+
+
+def _delta(base: Sequence[FileEntry], entries: Sequence[FileEntry]) -> list[FileEntry | tuple[str, str]] | None:
+    """The entries that differ from the base's (whole), then the base's keys they lack; None when either
+    manifest lists a key twice (one stored before manifests were made one per path), which a delta cannot say."""
+    old = {_entry_key(entry): entry for entry in base}
+    new = {_entry_key(entry): entry for entry in entries}
+    if len(old) != len(base) or len(new) != len(entries):
+        return None
+    changed: list[FileEntry | tuple[str, str]] = [entry for key, entry in new.items() if old.get(key) != entry]
+    return changed + [key for key in old if key not in new]
+
+
+def _file_row(content_id: int, row: FileEntry | tuple[str, str]) -> dict[str, Any]:
+    if isinstance(row, tuple):
+        path, marker = row
+        return {
+            "content_id": content_id,
+            "path": path,
+            "type": GONE,
+            "mode": 0,
+            "uid": 0,
+            "gid": 0,
+            "size": 0,
+            "sha256": "",
+            "link_target": marker,
+        }
+    return {
+        "content_id": content_id,
+        "path": row.path,
+        "type": row.type.value,
+        "mode": row.mode,
+        "uid": row.uid,
+        "gid": row.gid,
+        "size": row.size,
+        "sha256": row.sha256,
+        "link_target": row.link_target,
+        "normalized_sha256": row.normalized_sha256 or None,
+        "xattrs": row.xattrs,
+        "device": row.device,
+    }
 
 
 def _package_set_digest(packages: Sequence[Package]) -> str:
@@ -222,7 +295,7 @@ def load_image(session: Session, build_id: int) -> ImageRecord:
             size=layer.size,
             instruction=layer.instruction,
             normalized_digest=layer.content.normalized_digest,
-            entries=_layer_entries(session, layer.content_id),
+            entries=_layer_entries(session, layer.content_id, layer.content.base_id),
         )
         for layer in build.layers
     )
@@ -236,23 +309,38 @@ def load_image(session: Session, build_id: int) -> ImageRecord:
     )
 
 
-def _layer_entries(session: Session, content_id: int) -> tuple[FileEntry, ...]:
+def _layer_entries(session: Session, content_id: int, base_id: int | None) -> tuple[FileEntry, ...]:
+    """A layer content's manifest, in manifest order; a delta applied to its base's."""
+    if base_id is None:
+        return _stored_entries(session, content_id)
+    entries = {_entry_key(entry): entry for entry in _stored_entries(session, base_id)}
+    for row in session.scalars(select(LayerFileRow).where(LayerFileRow.content_id == content_id)):
+        if row.type == GONE:
+            entries.pop((row.path, row.link_target), None)
+        else:
+            entry = _entry(row)
+            entries[_entry_key(entry)] = entry
+    return tuple(sorted(entries.values(), key=lambda entry: (entry.path, entry.type.value)))
+
+
+def _stored_entries(session: Session, content_id: int) -> tuple[FileEntry, ...]:
     files = session.scalars(select(LayerFileRow).where(LayerFileRow.content_id == content_id).order_by(LayerFileRow.id))
-    return tuple(
-        FileEntry(
-            path=f.path,
-            type=EntryType(f.type),
-            mode=f.mode,
-            uid=f.uid,
-            gid=f.gid,
-            size=f.size,
-            sha256=f.sha256,
-            link_target=f.link_target,
-            normalized_sha256=f.normalized_sha256 or "",
-            xattrs=f.xattrs,
-            device=f.device,
-        )
-        for f in files
+    return tuple(_entry(f) for f in files)
+
+
+def _entry(f: LayerFileRow) -> FileEntry:
+    return FileEntry(
+        path=f.path,
+        type=EntryType(f.type),
+        mode=f.mode,
+        uid=f.uid,
+        gid=f.gid,
+        size=f.size,
+        sha256=f.sha256,
+        link_target=f.link_target,
+        normalized_sha256=f.normalized_sha256 or "",
+        xattrs=f.xattrs,
+        device=f.device,
     )
 
 

@@ -205,6 +205,10 @@ class LayerContentRow(Base):
     normalized_digest: Mapped[str] = mapped_column(String(80), unique=True)
     file_count: Mapped[int] = mapped_column(Integer)
     content_size: Mapped[int] = mapped_column(Integer)
+    # Set when the manifest is stored as a delta against another content's (never itself a delta): its
+    # layer_files rows are then only the entries that differ from the base's, and the base's entries it
+    # lacks (type "gone"). NULL: its layer_files rows are the whole manifest.
+    base_id: Mapped[int | None] = mapped_column(ForeignKey("layer_contents.id"), index=True)
 
 
 class LayerFileRow(Base):

@@ -9,7 +9,11 @@ write-ahead log folded in) and the growth since the night before. The first
 night stores everything once; the figure is the growth of the unchanged nights
 after it. Target: at most 50 KB per unchanged night.
 
-    python benchmarks/storage.py [--nights 5] [--package curl] [--keep DIR]
+With --postgres SERVER_URL the same nights go to a new database on that
+PostgreSQL server (dropped after), measured as the size of its tables with
+their indexes and TOAST.
+
+    python benchmarks/storage.py [--nights 5] [--package curl] [--keep DIR] [--postgres postgresql://drift@host/postgres]
 """
 
 from __future__ import annotations
@@ -40,8 +44,21 @@ def used_bytes(database: Path) -> int:
     return int((pages - free) * page_size)
 
 
-def drift(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DRIFT_DB": f"sqlite:///{workdir / 'drift.db'}", "DRIFT_CACHE_DIR": str(workdir / "cache")}
+def used_bytes_postgres(url: str) -> int:
+    """The bytes of the database's tables, with their indexes and TOAST."""
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "select coalesce(sum(pg_total_relation_size(oid)), 0) from pg_class "
+            "where relkind = 'r' and relnamespace = 'public'::regnamespace"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def drift(workdir: Path, *args: str, db_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    url = db_url or f"sqlite:///{workdir / 'drift.db'}"
+    env = {**os.environ, "DRIFT_DB": url, "DRIFT_CACHE_DIR": str(workdir / "cache")}
     return subprocess.run([sys.executable, "-m", "drift", *args], capture_output=True, text=True, env=env)
 
 
@@ -50,7 +67,9 @@ def main() -> int:
     parser.add_argument("--nights", type=int, default=5)
     parser.add_argument("--package", default="curl", help="the Debian package the target installs, unpinned")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
+    parser.add_argument("--postgres", help="a PostgreSQL server URL: the nights go to a new database there")
     options = parser.parse_args()
+    db_url = _new_postgres_database(options.postgres) if options.postgres else None
     workdir = options.keep or Path(tempfile.mkdtemp(prefix="drift-bench-storage-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
@@ -76,6 +95,7 @@ def main() -> int:
             "never",
             "--build-arg",
             f"PACKAGE={options.package}",
+            db_url=db_url,
         )
         if tracked.returncode != 0:
             print(tracked.stderr, file=sys.stderr)
@@ -83,12 +103,12 @@ def main() -> int:
         sizes: list[int] = []
         print(f"{'night':>5}  {'verdict':<12} {'database':>12} {'growth':>10}")
         for night in range(1, options.nights + 1):
-            result = drift(workdir, "run", "noisy", "--fail-on", "never")
+            result = drift(workdir, "run", "noisy", "--fail-on", "never", db_url=db_url)
             if result.returncode != 0:
                 print(result.stdout, result.stderr, file=sys.stderr)
                 return 2
             verdict = result.stdout.split("noisy: ", 1)[-1].split()[0] if "noisy: " in result.stdout else "?"
-            sizes.append(used_bytes(workdir / "drift.db"))
+            sizes.append(used_bytes_postgres(db_url) if db_url else used_bytes(workdir / "drift.db"))
             growth = sizes[-1] - sizes[-2] if len(sizes) > 1 else sizes[-1]
             print(f"{night:>5}  {verdict:<12} {sizes[-1]:>12,} {growth:>+10,}", flush=True)
         unchanged = [after - before for before, after in itertools.pairwise(sizes)]
@@ -101,19 +121,44 @@ def main() -> int:
             )
         return 0
     finally:
-        remove_images(workdir / "drift.db")
+        remove_images(workdir / "drift.db", db_url)
         if options.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
+        if options.postgres and db_url:
+            _drop_postgres_database(options.postgres, db_url)
 
 
-def remove_images(database: Path) -> None:
+def _new_postgres_database(server: str) -> str:
+    import psycopg
+
+    name = f"drift_bench_storage_{os.getpid()}"
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return f"{server.rpartition('/')[0]}/{name}"
+
+
+def _drop_postgres_database(server: str, url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {url.rpartition('/')[2]} WITH (FORCE)")
+
+
+def remove_images(database: Path, db_url: str | None) -> None:
     """The images the nights left in the engine (drift keeps each target's latest)."""
     import docker
 
-    if not database.exists():
+    query = "select image_id from builds where image_id is not null"
+    if db_url:
+        import psycopg
+
+        with psycopg.connect(db_url) as connection:
+            images = [row[0] for row in connection.execute(query)]
+    elif database.exists():
+        with sqlite3.connect(database) as connection:
+            images = [row[0] for row in connection.execute(query)]
+    else:
         return
-    with sqlite3.connect(database) as connection:
-        images = [row[0] for row in connection.execute("select image_id from builds where image_id is not null")]
     api = docker.APIClient(version="auto")
     for image in images:
         with contextlib.suppress(docker.errors.APIError):

@@ -94,7 +94,10 @@ def render_findings(
         for rule, items in sorted(by_rule.items()):
             console.print(f"{indent}  {rule}", highlight=False, markup=False)
             for finding in items[:MAX_PATHS_PER_CHANGE]:
-                console.print(f"{indent}    {finding.change:<8} {finding.subject}", highlight=False, markup=False)
+                subject = finding.subject
+                if finding.kind != "file":  # the image's creation time beside a published image's, ...
+                    subject = f"{finding.kind} {subject}: {finding.before or '-'} -> {finding.after or '-'}"
+                console.print(f"{indent}    {finding.change:<8} {subject}", highlight=False, markup=False)
             if len(items) > MAX_PATHS_PER_CHANGE:
                 console.print(f"{indent}    ... and {len(items) - MAX_PATHS_PER_CHANGE} more", highlight=False)
 

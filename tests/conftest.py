@@ -12,9 +12,13 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from drift.source.git import RepositoryCache
+    from drift.storage.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_projects"
@@ -285,3 +289,19 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    """A real SQLite file in the test's directory, migrated."""
+    from drift.storage.database import Database
+
+    return Database(f"sqlite:///{tmp_path / 'drift.db'}")
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> RepositoryCache:
+    """A repository cache in the test's directory."""
+    from drift.source.git import RepositoryCache
+
+    return RepositoryCache(tmp_path / "cache")

@@ -40,16 +40,6 @@ def image(app: bytes = b"v1", log: bytes = b"", extra: dict[str, bytes] | None =
     return saved_image([{"bin/sh": b"busybox"}, {"app/main.txt": app}, built], INSTRUCTIONS)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    return Database(f"sqlite:///{tmp_path / 'drift.db'}")
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> RepositoryCache:
-    return RepositoryCache(tmp_path / "cache")
-
-
 def git_repo(path: Path, dockerfile: str = DOCKERFILE) -> Path:
     path.mkdir()
     (path / "Dockerfile").write_text(dockerfile)

@@ -27,16 +27,6 @@ from drift.values import Verdict
 REFERENCE = "registry.example.com:5000/team/app:1"
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    return Database(f"sqlite:///{tmp_path / 'drift.db'}")
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> RepositoryCache:
-    return RepositoryCache(tmp_path / "cache")
-
-
 def test_a_published_target_is_judged_against_the_pulled_image_and_a_re_push_is_a_finding(
     db: Database, cache: RepositoryCache, tmp_path: Path
 ) -> None:

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.text import Text
 
 from drift.cli.app import app, settings
 from drift.cli.output import err, error_line, out
@@ -24,6 +22,8 @@ from drift.errors import UsageError
 from drift.report.printable import printable
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from drift.config_sync import SyncResult
     from drift.run import RunOptions, RunResult
     from drift.storage.database import Database
@@ -66,6 +66,8 @@ class _ConsoleProgress:
 
     def log(self, target: str, line: str) -> None:
         if self.verbose:
+            from rich.text import Text
+
             err.print(Text.assemble((f"{target} | ", "dim"), printable(line)), soft_wrap=True)
 
     def done(self, target: str) -> None:
@@ -79,6 +81,8 @@ def _progress(verbose: bool, quiet: bool, total: int) -> Iterator[_ConsoleProgre
     if verbose or quiet or not err.is_terminal:
         yield _ConsoleProgress(verbose, None, total)
         return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (
         SpinnerColumn(),
         TextColumn("{task.completed}/{task.total} targets"),

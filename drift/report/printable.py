@@ -85,12 +85,14 @@ def printable_build(build: BuildSummary) -> BuildSummary:
 
 def printable_spec(spec: TargetSpec) -> TargetSpec:
     """A target as people may see it: the repository URL without its credentials, alert routes redacted."""
-    from drift.alerts.deliver import redact
-
-    return replace(
+    spec = replace(
         spec,
         repo=printable(redact_credentials(spec.repo)),
         dockerfile=printable(spec.dockerfile),
         context=printable(spec.context),
-        alerts=tuple(redact(route) for route in spec.alerts),
     )
+    if not spec.alerts:
+        return spec  # apprise, which redacts routes, takes longer to load than a report of a thousand targets
+    from drift.alerts.deliver import redact
+
+    return replace(spec, alerts=tuple(redact(route) for route in spec.alerts))

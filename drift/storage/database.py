@@ -8,21 +8,24 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from drift.errors import StorageError, UsageError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The newest revision in migrations/versions. Opening a database only compares its alembic_version with this:
+# loading Alembic and every migration script costs more than a whole `drift report` on an empty database.
+# A unit test holds it equal to Alembic's own head; Alembic is loaded only when a database needs migrating.
+HEAD_REVISION = "0012"
 # An arbitrary constant: the PostgreSQL advisory lock drift holds while it migrates.
 MIGRATION_LOCK_KEY = 0x64726966
 
@@ -36,6 +39,8 @@ def migrations_dir() -> Path:
 
 
 def _alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     # ConfigParser reads "%" as interpolation: a URL with %3A or ?mode=... must stay literal.
@@ -78,21 +83,30 @@ class Database:
             self.upgrade()
 
     def current_revision(self) -> str | None:
+        """The schema revision the database is at (None for a new, empty one), read without loading Alembic."""
         with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            if not inspect(connection).has_table("alembic_version"):
+                return None
+            revisions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        # drift's migrations form one line: one row, or none before the first migration committed.
+        return revisions[0] if len(revisions) == 1 else None
 
     def head_revision(self) -> str | None:
+        """The newest revision among the installed migration scripts, as Alembic reads them."""
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(_alembic_config(self.engine)).get_current_head()
 
     def upgrade(self) -> bool:
         """Bring the schema to head; True when anything was applied."""
         try:
-            current = self.current_revision()
-            if current == self.head_revision():
+            if self.current_revision() == HEAD_REVISION:
                 return False
-            self._refuse_newer(current)
+            from alembic import command
+
+            self._refuse_newer(self.current_revision())
             with self._migration_lock():
-                if self.current_revision() == self.head_revision():
+                if self.current_revision() == HEAD_REVISION:
                     return False  # another process migrated while we waited
                 # Alembic's env.py logs through logging; keep the user's terminal quiet.
                 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -110,6 +124,8 @@ class Database:
         """A database migrated by a newer drift has a schema this one does not know: never touch it."""
         if current is None:
             return
+        from alembic.script import ScriptDirectory
+
         scripts = ScriptDirectory.from_config(_alembic_config(self.engine))
         if current not in {script.revision for script in scripts.walk_revisions()}:
             raise StorageError(

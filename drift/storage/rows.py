@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from drift.errors import UsageError
@@ -93,8 +91,14 @@ def write_builder_info(row: BuildRow, builder: BuilderInfo) -> None:
 
 def dialect_insert(session: Session, model: type[Any]) -> Any:
     """An INSERT for the session's database that takes ON CONFLICT clauses (SQLite and PostgreSQL both do)."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(model)
+    # Each dialect's module is imported when a statement needs it: reading never loads either.
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(model)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model)
 
 
 def insert_once(session: Session, model: type[Any], key: Any, **values: Any) -> int | None:

@@ -106,6 +106,33 @@ def test_the_command_line_starts_without_the_heavy_libraries() -> None:
     assert loaded & heavy == set()
 
 
+def test_a_report_of_an_up_to_date_database_loads_neither_alembic_nor_apprise(tmp_path: Path) -> None:
+    """Opening a database at the current revision reads its alembic_version only; routes load apprise only
+    when a target has some."""
+    import subprocess
+    import sys
+
+    from drift.storage import targets
+    from drift.storage.database import Database
+    from drift.values import TargetSpec
+
+    url = f"sqlite:///{tmp_path / 'drift.db'}"
+    with Database(url).session() as session:
+        targets.save_target(session, TargetSpec(name="quiet", repo="/src/quiet", commit="0" * 40))
+    code = (
+        "import sys\n"
+        "from drift.cli.app import app\n"
+        "import drift.cli\n"
+        f"try:\n    app(['--db', {url!r}, 'report'])\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})), file=sys.stderr)"
+    )
+    reported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "quiet" in reported.stdout
+    loaded = set(reported.stderr.split())
+    assert "sqlalchemy" in loaded
+    assert loaded & {"alembic", "apprise", "docker"} == set()
+
+
 def test_the_wheel_lists_every_package() -> None:
     """pyproject.toml names the packages by hand: a new folder left out would be missing from the wheel."""
     import tomllib

@@ -12,9 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from drift.errors import UsageError
+from drift.errors import StorageError, UsageError
 from drift.storage import builds, history, images, leases, targets
-from drift.storage.database import Database, _alembic_config
+from drift.storage.database import HEAD_REVISION, Database, _alembic_config
 from drift.storage.models import Base
 from drift.values import EntryType, FileEntry, ImageRecord, LayerRecord, TargetSpec, Verdict
 
@@ -33,6 +33,22 @@ def test_migrations_create_exactly_the_models(database_url: str) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
     assert db.current_revision() == db.head_revision()
+
+
+def test_the_revision_drift_opens_databases_at_is_the_newest_migration(tmp_path: Path) -> None:
+    """Opening a database compares it with HEAD_REVISION alone: a new migration must move it too."""
+    assert Database(f"sqlite:///{tmp_path / 'drift.db'}", upgrade=False).head_revision() == HEAD_REVISION
+
+
+def test_an_older_database_is_migrated_and_a_newer_one_refused_untouched(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'drift.db'}"
+    command.upgrade(_alembic_config(Database(url, upgrade=False).engine), "0009")
+    assert Database(url).current_revision() == HEAD_REVISION
+    with Database(url).engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+    with pytest.raises(StorageError, match=r"written by a newer drift \(schema revision 0999; this drift knows up to"):
+        Database(url)
+    assert Database(url, upgrade=False).current_revision() == "0999"
 
 
 def test_sqlite_file_is_created_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:

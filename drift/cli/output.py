@@ -42,3 +42,14 @@ def error_line(message: str) -> None:
 def print_json(document: dict[str, Any]) -> None:
     # ASCII JSON: control characters and undecodable bytes stay escaped, whatever the terminal.
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def human_size(size: int) -> str:
+    """Bytes in the decimal units drift reads sizes in (--min-free 5GB): "812 bytes", "3.4 MB"."""
+    if size < 1000:
+        return f"{size} bytes"
+    if size < 1_000_000:
+        return f"{size / 1e3:.1f} kB"
+    if size < 1_000_000_000:
+        return f"{size / 1e6:.1f} MB"
+    return f"{size / 1e9:.1f} GB"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from drift.cli.app import app, settings
-from drift.cli.output import err, error_line, out
+from drift.cli.output import err, error_line, human_size, out
 from drift.errors import UsageError
 from drift.report.printable import printable
 
@@ -275,14 +275,24 @@ def gc_command(
     ctx: typer.Context,
     keep_days: Annotated[int, typer.Option("--keep-days", help="Keep builds started within this many days.")] = 90,
 ) -> None:
-    """Prune old history; builds where a verdict changed (baselines, first drift, recovery) are always kept."""
+    """Prune old history; builds where a verdict changed (baselines, first drift, recovery) are always kept.
+
+    On SQLite the file then shrinks by the space freed (VACUUM), and drift says by how much.
+    """
     from drift.storage import garbage
 
     if not 0 <= keep_days <= MAX_KEEP_DAYS:
         raise UsageError(f"--keep-days {keep_days} must be between 0 and {MAX_KEEP_DAYS} (a hundred years)")
-    with settings(ctx).database().session() as session:
+    db = settings(ctx).database()
+    with db.session() as session:
         removed = garbage.collect_garbage(session, datetime.now(UTC) - timedelta(days=keep_days))
     out.print(
         f"removed {removed.builds} build(s), {removed.layer_contents} layer content(s), "
         f"{removed.package_sets} package set(s); kept every build where a verdict changed"
     )
+    space = garbage.reclaim_space(db)
+    if space is not None:
+        out.print(
+            f"reclaimed {human_size(max(0, space.before - space.after))}: the database went from "
+            f"{human_size(space.before)} to {human_size(space.after)} on disk"
+        )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from drift.storage import fetches
+from drift.storage.database import Database
 from drift.storage.models import (
     BaseImageRow,
     BaselineRow,
@@ -31,6 +33,14 @@ class GarbageCollected:
     layer_contents: int
     package_sets: int
     fetch_sets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceReclaimed:
+    """A SQLite database's size on disk (its file and its write-ahead log) before and after VACUUM."""
+
+    before: int
+    after: int
 
 
 def _verdict_changes(session: Session) -> set[int]:
@@ -104,3 +114,26 @@ def _delete_unused_package_sets(session: Session) -> int:
         session.execute(delete(PackageRow).where(PackageRow.set_id.in_(orphan_sets)))
         session.execute(delete(PackageSetRow).where(PackageSetRow.id.in_(orphan_sets)))
     return len(orphan_sets)
+
+
+def reclaim_space(db: Database) -> SpaceReclaimed | None:
+    """Give the space deleted rows left back to the file system: on SQLite, rewrite the file without its free
+    pages (VACUUM) and fold the write-ahead log back into it. None for a database without a file of its own
+    (PostgreSQL, whose autovacuum reuses the space in place; SQLite in memory)."""
+    if db.engine.url.get_backend_name() != "sqlite":
+        return None
+    # VACUUM cannot run inside a transaction.
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        files = [row[2] for row in connection.execute(text("PRAGMA database_list")) if row[1] == "main"]
+        if not files or not files[0]:
+            return None
+        main = Path(files[0])
+        before = _size_on_disk(main)
+        connection.execute(text("VACUUM"))
+        connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return SpaceReclaimed(before, _size_on_disk(main))
+
+
+def _size_on_disk(main: Path) -> int:
+    wal = main.with_name(main.name + "-wal")
+    return main.stat().st_size + (wal.stat().st_size if wal.exists() else 0)

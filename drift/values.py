@@ -393,3 +393,20 @@ class BuildSummary:
     fetches: tuple[RecordedFetch, ...] = ()
     published: str | None = None
     compared_to_published: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One finished build as a target's recent history lists it in `drift report`: a night of its timeline.
+
+    Attributes:
+        id: the build number.
+        verdict: its judgement.
+        started_at: when it started (UTC).
+        commit: the commit built.
+    """
+
+    id: int
+    verdict: Verdict
+    started_at: datetime
+    commit: str

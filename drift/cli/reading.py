@@ -18,9 +18,9 @@ from drift.report.printable import printable
 
 if TYPE_CHECKING:
     from drift.storage.database import Database
-    from drift.values import BuildSummary, TargetSpec
+    from drift.values import BuildSummary, HistoryEntry, TargetSpec
 
-    Rows = list[tuple[TargetSpec, BuildSummary | None, list[BuildSummary]]]
+    Rows = list[tuple[TargetSpec, BuildSummary | None, list[HistoryEntry]]]
 
 
 class ReportFormatName(StrEnum):
@@ -47,20 +47,16 @@ def _parse_since(value: str | None) -> datetime | None:
 
 
 def report_rows(db: Database, names: Sequence[str], since: datetime | None, nights: int = 60) -> Rows:
-    """Per target: its spec, its latest finished build and its recent ones, all printable."""
+    """Per target: its spec, its latest finished build and its recent ones in brief, all printable."""
     from drift.report.printable import printable_build, printable_spec
-    from drift.storage import history, targets
+    from drift.storage import history
 
     with db.session() as session:
-        rows: Rows = []
-        for spec in targets.list_targets(session, names):
-            builds = [
-                printable_build(b)
-                for b in history.target_history(session, spec.name, since=since, limit=nights)
-                if b.verdict is not None
-            ]
-            rows.append((printable_spec(spec), builds[0] if builds else None, builds))
-    return rows
+        overview = history.report_overview(session, names, since=since, nights=nights)
+    return [
+        (printable_spec(spec), printable_build(latest) if latest is not None else None, nights_in_brief)
+        for spec, latest, nights_in_brief in overview
+    ]
 
 
 @app.command("report")
@@ -78,12 +74,24 @@ def report_command(
     db = settings(ctx).database()
     rows = report_rows(db, names or [], _parse_since(since))
 
+    shown = [night.id for _spec, _latest, nights in rows for night in nights]
+
     def risks() -> dict[int, list[dict[str, Any]]]:
         with db.session() as session:
-            return {b.id: history.build_dockerfile(session, b.id)[1] for _spec, _latest, builds in rows for b in builds}
+            return history.build_risks(session, shown)
+
+    def builds() -> dict[int, BuildSummary]:
+        from drift.report.printable import printable_build
+
+        with db.session() as session:
+            return {build_id: printable_build(b) for build_id, b in history.builds_by_id(session, shown).items()}
 
     context = ReportContext(
-        now=datetime.now(UTC), risks=risks, terminal=output is None and out.is_terminal, width=max(out.width, 160)
+        now=datetime.now(UTC),
+        risks=risks,
+        builds=builds,
+        terminal=output is None and out.is_terminal,
+        width=max(out.width, 160),
     )
     text = REPORT_FORMATS[format.value](rows, context)
     if output:

@@ -6,12 +6,13 @@ schema number.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from drift import __version__
+from drift.report.explanation import Rows
 from drift.report.printable import printable
 from drift.values import BuildSummary, Finding, Package, RecordedFetch, TargetSpec
 
@@ -122,7 +123,7 @@ def build_document(build: BuildSummary) -> dict[str, Any]:
 
 
 def report_document(
-    targets: Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[BuildSummary]]],
+    targets: Rows,
     *,
     generated_at: datetime,
 ) -> dict[str, Any]:

@@ -12,9 +12,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from drift.values import BuildSummary, Finding, TargetSpec, Verdict
+from drift.values import BuildSummary, Finding, HistoryEntry, TargetSpec, Verdict
 
-Rows = Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[BuildSummary]]]
+# A night of a target's timeline: a build in brief (as `drift report` reads it) or in full.
+Night = HistoryEntry | BuildSummary
+# Per target: its spec, its latest finished build in full, and its recent builds, newest first.
+Rows = Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[Night]]]
 
 # Most in need of a person first: the order of counts, of rows and of sections.
 SEVERITY: tuple[Verdict, ...] = (
@@ -61,7 +64,7 @@ def utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def since(history: Sequence[BuildSummary]) -> datetime | None:
+def since(history: Sequence[Night]) -> datetime | None:
     """When the latest verdict started: the oldest build of the newest run of equal verdicts."""
     if not history:
         return None

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from drift.report.explanation import Rows
+from drift.values import BuildSummary
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,15 @@ class ReportContext:
     Attributes:
         now: when the report is made (UTC).
         risks: the static risks of given builds, by build id (read only by the formats that show them).
+        builds: the rows' recent builds in full, by id (read only by the formats that show each night's
+            build); a history given as whole builds is used as it is.
         terminal: whether the text goes to a terminal (colours in the table).
         width: the table's width.
     """
 
     now: datetime
     risks: Callable[[], Mapping[int, Sequence[Mapping[str, Any]]]]
+    builds: Callable[[], Mapping[int, BuildSummary]] = dict
     terminal: bool = False
     width: int = 160
 
@@ -64,7 +68,14 @@ def _markdown(rows: Rows, context: ReportContext) -> str:
 def _html(rows: Rows, context: ReportContext) -> str:
     from drift.report.html import report_html
 
-    return report_html(rows, context.now, dict(context.risks()))
+    builds: Mapping[int, BuildSummary] = {}
+    if any(not isinstance(night, BuildSummary) for _spec, _latest, history in rows for night in history):
+        builds = context.builds()
+    whole = [
+        (spec, latest, [night if isinstance(night, BuildSummary) else builds[night.id] for night in history])
+        for spec, latest, history in rows
+    ]
+    return report_html(whole, context.now, dict(context.risks()))
 
 
 def _junit(rows: Rows, context: ReportContext) -> str:

@@ -26,7 +26,6 @@ from markupsafe import Markup
 from drift.report.document import ledger_counts
 from drift.report.explanation import (
     PROBLEMS,
-    Rows,
     explanation,
     real_findings,
     severity_rank,
@@ -36,7 +35,10 @@ from drift.report.explanation import (
     verdict_counts,
     verdict_key,
 )
-from drift.values import BuildSummary, Finding, Verdict
+from drift.values import BuildSummary, Finding, TargetSpec, Verdict
+
+# The page shows every night's build in full: its histories are whole builds.
+WholeRows = Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[BuildSummary]]]
 
 MAX_NIGHTS = 60  # columns of the timeline: `drift report` reads up to 60 builds per target
 MAX_PANEL_FINDINGS = 100  # per build in the page; `drift show` has them all
@@ -165,7 +167,7 @@ class _BuildIndex:
         return Markup(text)
 
 
-def _nights(rows: Rows) -> list[date]:
+def _nights(rows: WholeRows) -> list[date]:
     nights = {utc(b.started_at).date() for _spec, _latest, history in rows for b in history}
     return sorted(nights)[-MAX_NIGHTS:]
 
@@ -260,7 +262,7 @@ def external_inputs(build: BuildSummary | None) -> str:
 
 
 def report_html(
-    rows: Rows,
+    rows: WholeRows,
     generated_at: datetime,
     risks: Mapping[int, Sequence[Mapping[str, object]]] | None = None,
 ) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from drift.report.explanation import (
+    Night,
     Rows,
     baseline_words,
     explanation,
@@ -54,7 +55,7 @@ def _fence(text: str) -> str:
     return f"{ticks}text\n{text.rstrip()}\n{ticks}"
 
 
-def _section(spec: TargetSpec, latest: BuildSummary, history: Sequence[BuildSummary]) -> list[str]:
+def _section(spec: TargetSpec, latest: BuildSummary, history: Sequence[Night]) -> list[str]:
     verdict = latest.verdict.value if latest.verdict else "running"
     lines = [
         f"### {inline_code(spec.name)}: {verdict} since {_day(since(history))}",

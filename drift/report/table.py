@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from drift.report.explanation import baseline_words, since
+from drift.report.explanation import Night, baseline_words, since
 from drift.report.printable import printable
 from drift.values import BuildSummary, Finding, Package, TargetSpec, Verdict
 
@@ -198,7 +198,7 @@ def render_targets(
     console.print(table)
 
 
-def _streak(history: Sequence[BuildSummary]) -> int:
+def _streak(history: Sequence[Night]) -> int:
     count = 0
     for build in history:
         if build.verdict not in (Verdict.REPRODUCIBLE, Verdict.NOISY, Verdict.BASELINE):
@@ -222,7 +222,7 @@ def _top_finding(build: BuildSummary | None) -> str:
 
 
 def render_report(
-    console: Console, rows: Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[BuildSummary]]]
+    console: Console, rows: Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[Night]]]
 ) -> None:
     table = Table(title="drift report")
     for column in ("target", "commit", "verdict", "since", "build", "good streak"):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
-from drift.storage import baselines, fetches, images
+from drift.storage import baselines, fetches, images, recent
 from drift.storage.models import BuildRow, FindingRow, utcnow
 from drift.storage.rows import target_row, write_builder_info
 from drift.values import BaseImage, BuilderInfo, Finding, ImageRecord, RecordedFetch, Verdict
@@ -100,6 +100,7 @@ def finish_build(
     _save_findings(session, build_id, findings)
     if verdict is Verdict.BASELINE:
         baselines.set_baseline(session, build_id, accepted=False)
+    recent.add_finished(session, row)
     session.flush()
 
 

@@ -25,7 +25,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The newest revision in migrations/versions. Opening a database only compares its alembic_version with this:
 # loading Alembic and every migration script costs more than a whole `drift report` on an empty database.
 # A unit test holds it equal to Alembic's own head; Alembic is loaded only when a database needs migrating.
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 # An arbitrary constant: the PostgreSQL advisory lock drift holds while it migrates.
 MIGRATION_LOCK_KEY = 0x64726966
 

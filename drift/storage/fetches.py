@@ -8,13 +8,13 @@ did adds no rows, only its build's pointer to the set.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from drift.storage.models import BuildRow, FetchRow, FetchSetRow
-from drift.storage.rows import insert_once
+from drift.storage.rows import CHUNK, insert_once
 from drift.values import RecordedFetch
 
 
@@ -97,22 +97,47 @@ def load_fetches(session: Session, fetch_set_id: int | None) -> tuple[RecordedFe
     """The requests of a fetch set, sorted by URL; () for none."""
     if fetch_set_id is None:
         return ()
-    rows = session.scalars(select(FetchRow).where(FetchRow.set_id == fetch_set_id).order_by(FetchRow.id))
-    return tuple(
-        RecordedFetch(
-            method=r.method,
-            url=r.url,
-            host=r.host,
-            status=r.status,
-            bytes=r.bytes,
-            sha256=r.sha256,
-            instruction=r.instruction,
-            layer=r.layer,
-            risk=r.risk or "",
-            error=r.error,
+    return load_fetch_sets(session, [fetch_set_id]).get(fetch_set_id, ())
+
+
+def load_fetch_sets(session: Session, fetch_set_ids: Collection[int]) -> dict[int, tuple[RecordedFetch, ...]]:
+    """The requests of many fetch sets at once, by set (a set with no request is left out)."""
+    requests: dict[int, list[RecordedFetch]] = {}
+    ordered = sorted(set(fetch_set_ids))
+    for start in range(0, len(ordered), CHUNK):
+        rows = session.execute(
+            select(
+                FetchRow.set_id,
+                FetchRow.method,
+                FetchRow.url,
+                FetchRow.host,
+                FetchRow.status,
+                FetchRow.bytes,
+                FetchRow.sha256,
+                FetchRow.instruction,
+                FetchRow.layer,
+                FetchRow.risk,
+                FetchRow.error,
+            )
+            .where(FetchRow.set_id.in_(ordered[start : start + CHUNK]))
+            .order_by(FetchRow.set_id, FetchRow.id)
         )
-        for r in rows
-    )
+        for set_id, method, url, host, status, size, sha256, instruction, layer, risk, error in rows:
+            requests.setdefault(set_id, []).append(
+                RecordedFetch(
+                    method=method,
+                    url=url,
+                    host=host,
+                    status=status,
+                    bytes=size,
+                    sha256=sha256,
+                    instruction=instruction,
+                    layer=layer,
+                    risk=risk or "",
+                    error=error,
+                )
+            )
+    return {set_id: tuple(fetched) for set_id, fetched in requests.items()}
 
 
 def build_ledger(session: Session, build_id: int) -> tuple[str | None, tuple[RecordedFetch, ...]]:

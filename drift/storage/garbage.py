@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from drift.storage import fetches
+from drift.storage import fetches, recent
 from drift.storage.database import Database
 from drift.storage.models import (
     BaseImageRow,
@@ -80,12 +80,15 @@ def collect_garbage(session: Session, older_than: datetime) -> GarbageCollected:
 
 
 def _delete_builds(session: Session, doomed: Sequence[int]) -> None:
+    touched: set[int] = set()
     for chunk_start in range(0, len(doomed), 500):
         chunk = doomed[chunk_start : chunk_start + 500]
+        touched.update(session.scalars(select(BuildRow.target_id).where(BuildRow.id.in_(chunk)).distinct()))
         session.execute(delete(FindingRow).where(FindingRow.build_id.in_(chunk)))
         session.execute(delete(BuildLayerRow).where(BuildLayerRow.build_id.in_(chunk)))
         session.execute(delete(BaseImageRow).where(BaseImageRow.build_id.in_(chunk)))
         session.execute(delete(BuildRow).where(BuildRow.id.in_(chunk)))
+    recent.rewrite(session, touched)
 
 
 def _delete_unused_layer_contents(session: Session) -> int:

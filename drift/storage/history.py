@@ -3,103 +3,266 @@ is judged against."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from drift.errors import UsageError
-from drift.storage import fetches, images
-from drift.storage.models import BaselineRow, BuildRow, FindingRow
-from drift.storage.rows import builder_info, target_row
-from drift.values import BuildSummary, Finding, Verdict
+from drift.storage import fetches, images, recent, targets
+from drift.storage.models import BaselineRow, BuildRow, FindingRow, RecentBuildsRow, TargetRow
+from drift.storage.rows import CHUNK, builder_of, target_row
+from drift.values import BuildSummary, Finding, HistoryEntry, TargetSpec, Verdict
+
+# A build's columns as its summary shows them (not its Dockerfile, config or risks, which can be large).
+_SUMMARY_COLUMNS = (
+    BuildRow.id,
+    TargetRow.name,
+    BuildRow.fingerprint,
+    BuildRow.commit,
+    BuildRow.status,
+    BuildRow.verdict,
+    BuildRow.started_at,
+    BuildRow.finished_at,
+    BuildRow.image_id,
+    BuildRow.engine_version,
+    BuildRow.api_version,
+    BuildRow.os_arch,
+    BuildRow.storage_driver,
+    BuildRow.builder,
+    BuildRow.compared_to_id,
+    BuildRow.error,
+    BuildRow.failed_step,
+    BuildRow.log_tail,
+    BuildRow.engine_host,
+    BuildRow.ledger,
+    BuildRow.fetch_set_id,
+    BuildRow.published,
+)
 
 
-def _summary(session: Session, row: BuildRow) -> BuildSummary:
-    baseline = session.scalar(
-        select(BaselineRow).where(BaselineRow.target_id == row.target_id, BaselineRow.fingerprint == row.fingerprint)
-    )
-    builder = builder_info(row)
-    findings = tuple(_finding(f) for f in row.findings)
-    is_baseline = baseline is not None and baseline.build_id == row.id
-    return BuildSummary(
-        id=row.id,
-        target=row.target.name,
-        fingerprint=row.fingerprint,
-        commit=row.commit,
-        status=row.status,
-        verdict=Verdict(row.verdict) if row.verdict else None,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        image_id=row.image_id,
-        builder=builder,
-        compared_to=row.compared_to_id,
-        error=row.error,
-        failed_step=row.failed_step,
-        log_tail=row.log_tail,
-        findings=findings,
-        is_baseline=is_baseline,
-        accepted=is_baseline and baseline is not None and baseline.accepted,
-        base_images=images.base_images(session, row.id),
-        engine_host=row.engine_host,
-        ledger=row.ledger,
-        fetches=fetches.load_fetches(session, row.fetch_set_id),
-        published=row.published,
-        compared_to_published=(
-            session.scalar(select(BuildRow.published).where(BuildRow.id == row.compared_to_id))
-            if row.compared_to_id is not None
-            else None
-        ),
-    )
+def _summaries(session: Session, query: Select[*tuple[Any, ...]]) -> list[BuildSummary]:
+    """The builds a query of _SUMMARY_COLUMNS selects, in its order, each with its findings, base images,
+    baseline and fetches: a few queries however many builds there are."""
+    rows = session.execute(query).all()
+    ids = [row[0] for row in rows]
+    findings = _findings_of(session, ids)
+    bases = images.base_images_of(session, ids)
+    baselines = _baselines_of(session, ids)
+    fetched = fetches.load_fetch_sets(session, {row.fetch_set_id for row in rows if row.fetch_set_id is not None})
+    published = _published_of(session, [row.compared_to_id for row in rows if row.compared_to_id is not None])
+    summaries = []
+    for (
+        build_id,
+        target,
+        fingerprint,
+        commit,
+        status,
+        verdict,
+        started_at,
+        finished_at,
+        image_id,
+        engine_version,
+        api_version,
+        os_arch,
+        storage_driver,
+        builder,
+        compared_to,
+        error,
+        failed_step,
+        log_tail,
+        engine_host,
+        ledger,
+        fetch_set_id,
+        published_as,
+    ) in rows:
+        accepted = baselines.get(build_id)
+        summaries.append(
+            BuildSummary(
+                id=build_id,
+                target=target,
+                fingerprint=fingerprint,
+                commit=commit,
+                status=status,
+                verdict=Verdict(verdict) if verdict else None,
+                started_at=started_at,
+                finished_at=finished_at,
+                image_id=image_id,
+                builder=builder_of(engine_version, api_version, os_arch, storage_driver, builder),
+                compared_to=compared_to,
+                error=error,
+                failed_step=failed_step,
+                log_tail=log_tail,
+                findings=findings.get(build_id, ()),
+                is_baseline=accepted is not None,
+                accepted=bool(accepted),
+                base_images=bases.get(build_id, ()),
+                engine_host=engine_host,
+                ledger=ledger,
+                fetches=fetched.get(fetch_set_id, ()) if fetch_set_id is not None else (),
+                published=published_as,
+                compared_to_published=published.get(compared_to) if compared_to is not None else None,
+            )
+        )
+    return summaries
 
 
-def _finding(f: FindingRow) -> Finding:
-    return Finding(
-        kind=f.kind,
-        layer=f.layer,
-        instruction=f.instruction,
-        subject=f.subject,
-        change=f.change,
-        before=f.before,
-        after=f.after,
-        cause=f.cause,
-        ignored=f.ignored,
-        new=f.new,
-        ignored_by=f.ignored_by or "",
-        risk=f.risk or "",
-        ecosystem=f.ecosystem or "",
-    )
+def _summary_query() -> Select[*tuple[Any, ...]]:
+    return select(*_SUMMARY_COLUMNS).join(TargetRow, TargetRow.id == BuildRow.target_id)
+
+
+def _findings_of(session: Session, build_ids: Sequence[int]) -> dict[int, tuple[Finding, ...]]:
+    found: dict[int, list[Finding]] = {}
+    ordered = sorted(set(build_ids))
+    for start in range(0, len(ordered), CHUNK):
+        rows = session.execute(
+            select(
+                FindingRow.build_id,
+                FindingRow.kind,
+                FindingRow.layer,
+                FindingRow.instruction,
+                FindingRow.subject,
+                FindingRow.change,
+                FindingRow.before,
+                FindingRow.after,
+                FindingRow.cause,
+                FindingRow.ignored,
+                FindingRow.new,
+                FindingRow.ignored_by,
+                FindingRow.risk,
+                FindingRow.ecosystem,
+            )
+            .where(FindingRow.build_id.in_(ordered[start : start + CHUNK]))
+            .order_by(FindingRow.build_id, FindingRow.id)
+        )
+        for build_id, kind, layer, instruction, subject, change, before, after, cause, *flags in rows:
+            ignored, new, ignored_by, risk, ecosystem = flags
+            found.setdefault(build_id, []).append(
+                Finding(
+                    kind=kind,
+                    layer=layer,
+                    instruction=instruction,
+                    subject=subject,
+                    change=change,
+                    before=before,
+                    after=after,
+                    cause=cause,
+                    ignored=ignored,
+                    new=new,
+                    ignored_by=ignored_by or "",
+                    risk=risk or "",
+                    ecosystem=ecosystem or "",
+                )
+            )
+    return {build_id: tuple(items) for build_id, items in found.items()}
+
+
+def _published_of(session: Session, build_ids: Sequence[int]) -> dict[int, str]:
+    """Which of the builds are published images as pulled ("REF@sha256:..."), by build."""
+    published: dict[int, str] = {}
+    ordered = sorted(set(build_ids))
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        rows = session.execute(
+            select(BuildRow.id, BuildRow.published).where(BuildRow.id.in_(chunk), BuildRow.published.is_not(None))
+        )
+        published.update({build_id: reference for build_id, reference in rows if reference is not None})
+    return published
+
+
+def _baselines_of(session: Session, build_ids: Sequence[int]) -> dict[int, bool]:
+    """Which of the builds are their fingerprint's baseline now, each with whether a person accepted it."""
+    baselines: dict[int, bool] = {}
+    ordered = sorted(set(build_ids))
+    for start in range(0, len(ordered), CHUNK):
+        rows = session.execute(
+            select(BaselineRow.build_id, BaselineRow.accepted).where(
+                BaselineRow.build_id.in_(ordered[start : start + CHUNK])
+            )
+        )
+        baselines.update({build_id: accepted for build_id, accepted in rows})
+    return baselines
 
 
 def get_build(session: Session, build_id: int) -> BuildSummary:
-    row = session.get(BuildRow, build_id)
-    if row is None:
+    found = _summaries(session, _summary_query().where(BuildRow.id == build_id))
+    if not found:
         raise UsageError(f"no build {build_id}; `drift history NAME` lists a target's builds")
-    return _summary(session, row)
+    return found[0]
+
+
+def builds_by_id(session: Session, build_ids: Collection[int]) -> dict[int, BuildSummary]:
+    """Many builds at once, by id (ids of no build are left out)."""
+    ordered = sorted(set(build_ids))
+    found: dict[int, BuildSummary] = {}
+    for start in range(0, len(ordered), CHUNK):
+        query = _summary_query().where(BuildRow.id.in_(ordered[start : start + CHUNK]))
+        found.update((build.id, build) for build in _summaries(session, query))
+    return found
 
 
 def target_history(
     session: Session, target: str, *, since: datetime | None = None, limit: int | None = None
 ) -> list[BuildSummary]:
     """A target's builds, newest first."""
-    query = select(BuildRow).where(BuildRow.target_id == target_row(session, target).id)
+    query = _summary_query().where(BuildRow.target_id == target_row(session, target).id)
     if since is not None:
         query = query.where(BuildRow.started_at >= since)
     query = query.order_by(BuildRow.id.desc())
     if limit is not None:
         query = query.limit(limit)
-    return [_summary(session, row) for row in session.scalars(query)]
+    return _summaries(session, query)
 
 
 def latest_finished_build(session: Session, target: str) -> BuildSummary | None:
-    builds = session.scalars(
-        select(BuildRow)
+    query = (
+        _summary_query()
         .where(BuildRow.target_id == target_row(session, target).id, BuildRow.verdict.is_not(None))
         .order_by(BuildRow.id.desc())
         .limit(1)
-    ).all()
-    return _summary(session, builds[0]) if builds else None
+    )
+    builds = _summaries(session, query)
+    return builds[0] if builds else None
+
+
+def report_overview(
+    session: Session, names: Sequence[str], *, since: datetime | None = None, nights: int = recent.RECENT_BUILDS
+) -> list[tuple[TargetSpec, BuildSummary | None, list[HistoryEntry]]]:
+    """What `drift report` shows of each target (the enabled ones, or the named ones in that order): its spec,
+    its latest finished build in full, and its latest `nights` finished builds in brief, newest first, all
+    started on or after `since` when given."""
+    if nights > recent.RECENT_BUILDS:
+        raise ValueError(f"the report keeps the latest {recent.RECENT_BUILDS} builds of each target, not {nights}")
+    specs = targets.list_targets(session, names)
+    query = select(TargetRow.name, RecentBuildsRow.builds).join(
+        RecentBuildsRow, RecentBuildsRow.target_id == TargetRow.id
+    )
+    query = query.where(TargetRow.name.in_(names)) if names else query.where(TargetRow.enabled)
+    stored: dict[str, list[list[Any]]] = dict(session.execute(query).tuples().all())
+    histories: dict[str, list[HistoryEntry]] = {}
+    for spec in specs:
+        entries = recent.entries(stored.get(spec.name, []))
+        if since is not None:
+            entries = [entry for entry in entries if entry.started_at >= since]
+        histories[spec.name] = entries[:nights]
+    latest = builds_by_id(session, [entries[0].id for entries in histories.values() if entries])
+    return [
+        (spec, latest[histories[spec.name][0].id] if histories[spec.name] else None, histories[spec.name])
+        for spec in specs
+    ]
+
+
+def build_risks(session: Session, build_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
+    """The static risks found in the Dockerfile of each of many builds, by build."""
+    ordered = sorted(set(build_ids))
+    risks: dict[int, list[dict[str, Any]]] = {}
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        rows = session.execute(select(BuildRow.id, BuildRow.risks).where(BuildRow.id.in_(chunk)))
+        risks.update({build_id: list(found or []) for build_id, found in rows})
+    return risks
 
 
 def latest_succeeded_build_id(session: Session, target: str) -> int | None:
@@ -121,7 +284,9 @@ def count_builds(session: Session) -> int:
 
 
 def delete_build(session: Session, build_id: int) -> None:
+    target_id = session.get_one(BuildRow, build_id).target_id
     session.execute(delete(BuildRow).where(BuildRow.id == build_id))
+    recent.rewrite(session, [target_id])
 
 
 def previous_succeeded_build(session: Session, build_id: int) -> int | None:

@@ -9,7 +9,7 @@ that layer's full manifest, so an unchanged night adds a few rows, not thousands
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -24,7 +24,7 @@ from drift.storage.models import (
     PackageRow,
     PackageSetRow,
 )
-from drift.storage.rows import builder_info, insert_once
+from drift.storage.rows import CHUNK, builder_info, insert_once
 from drift.values import BaseImage, BuildOutput, EntryType, FileEntry, ImageRecord, LayerRecord, Package
 
 # --- storing -----------------------------------------------------------------------
@@ -345,18 +345,39 @@ def _entry(f: LayerFileRow) -> FileEntry:
 
 
 def base_images(session: Session, build_id: int) -> tuple[BaseImage, ...]:
-    build = session.get_one(BuildRow, build_id)
-    return tuple(
-        BaseImage(
-            stage=b.stage,
-            reference=b.reference,
-            image_id=b.image_id or "",
-            repo_digest=b.repo_digest or "",
-            layer_count=b.layer_count,
-            final=b.final,
+    return base_images_of(session, [build_id]).get(build_id, ())
+
+
+def base_images_of(session: Session, build_ids: Collection[int]) -> dict[int, tuple[BaseImage, ...]]:
+    """What each FROM of many builds resolved to, by build, in stage order (a build with none is left out)."""
+    found: dict[int, list[BaseImage]] = {}
+    ordered = sorted(set(build_ids))
+    for start in range(0, len(ordered), CHUNK):
+        rows = session.execute(
+            select(
+                BaseImageRow.build_id,
+                BaseImageRow.stage,
+                BaseImageRow.reference,
+                BaseImageRow.image_id,
+                BaseImageRow.repo_digest,
+                BaseImageRow.layer_count,
+                BaseImageRow.final,
+            )
+            .where(BaseImageRow.build_id.in_(ordered[start : start + CHUNK]))
+            .order_by(BaseImageRow.build_id, BaseImageRow.stage)
         )
-        for b in build.base_images
-    )
+        for build_id, stage, reference, image_id, repo_digest, layer_count, final in rows:
+            found.setdefault(build_id, []).append(
+                BaseImage(
+                    stage=stage,
+                    reference=reference,
+                    image_id=image_id or "",
+                    repo_digest=repo_digest or "",
+                    layer_count=layer_count,
+                    final=final,
+                )
+            )
+    return {build_id: tuple(bases) for build_id, bases in found.items()}
 
 
 def load_output(session: Session, build_id: int) -> BuildOutput:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from drift.storage import recent
 from drift.storage.models import BuildRow, LeaseRow, TargetRow, utcnow
 from drift.storage.rows import dialect_insert, target_row
 from drift.values import Verdict
@@ -102,6 +103,7 @@ def mark_interrupted(session: Session, build_id: int, reason: str) -> None:
     row.verdict = Verdict.ERROR.value
     row.error = reason
     row.finished_at = utcnow()
+    recent.add_finished(session, row)
     session.execute(delete(LeaseRow).where(LeaseRow.target_id == row.target_id, LeaseRow.owner == row.owner))
 
 

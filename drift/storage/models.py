@@ -196,6 +196,19 @@ class BuildRow(Base):
     )
 
 
+class RecentBuildsRow(Base):
+    """A target's latest finished builds in brief, newest first: what `drift report` reads in one query.
+
+    Derived from builds: drift.storage.recent rewrites it whenever a build of the target finishes or goes.
+    """
+
+    __tablename__ = "recent_builds"
+
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"), primary_key=True)
+    # [[build id, verdict, started_at (ISO 8601, UTC), commit], ...]: at most recent.RECENT_BUILDS of them.
+    builds: Mapped[list[list[Any]]] = mapped_column(JSON)
+
+
 class LayerContentRow(Base):
     """One distinct normalized layer content, shared by every build layer that has it."""
 

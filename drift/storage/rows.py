@@ -12,6 +12,9 @@ from drift.errors import UsageError
 from drift.storage.models import BuildRow, TargetRow
 from drift.values import BuilderInfo, TargetSpec
 
+# Ids per `IN (...)` when many rows are read at once: far below SQLite's and PostgreSQL's limits on parameters.
+CHUNK = 2000
+
 
 def target_row(session: Session, name: str) -> TargetRow:
     """The row of an enabled target; a usage error naming it when there is none."""
@@ -68,16 +71,27 @@ def write_target_spec(row: TargetRow, spec: TargetSpec) -> None:
 
 def builder_info(row: BuildRow) -> BuilderInfo | None:
     """The engine that made a build, when the build reached one."""
-    if row.engine_version is None:
+    return builder_of(row.engine_version, row.api_version, row.os_arch, row.storage_driver, row.builder)
+
+
+def builder_of(
+    engine_version: str | None,
+    api_version: str | None,
+    os_arch: str | None,
+    storage_driver: str | None,
+    builder: str | None,
+) -> BuilderInfo | None:
+    """The same from a build's columns, read without its row."""
+    if engine_version is None:
         return None
-    os_name, _, arch = (row.os_arch or "/").partition("/")
+    os_name, _, arch = (os_arch or "/").partition("/")
     return BuilderInfo(
-        engine_version=row.engine_version,
-        api_version=row.api_version or "",
+        engine_version=engine_version,
+        api_version=api_version or "",
         os=os_name,
         arch=arch,
-        storage_driver=row.storage_driver or "",
-        builder=row.builder or "legacy",
+        storage_driver=storage_driver or "",
+        builder=builder or "legacy",
     )
 
 

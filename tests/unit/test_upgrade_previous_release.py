@@ -92,6 +92,18 @@ def test_the_stored_verdicts_read_back_as_the_previous_release_reported_them(upg
     assert _latest(_report(upgraded)) == _latest(REPORT_BEFORE)
 
 
+def test_the_report_of_the_upgraded_database_is_the_previous_releases(upgraded: Database) -> None:
+    """Every field the previous release reported, for every target, including each night of its history
+    (now read from the recent builds the migration filled), is reported the same."""
+    report = _report(upgraded)
+    assert [t["name"] for t in report["targets"]] == [t["name"] for t in REPORT_BEFORE["targets"]]
+    for before, now in zip(REPORT_BEFORE["targets"], report["targets"], strict=True):
+        assert before["history"]
+        for key, value in before.items():
+            shown = {field: now["latest"][field] for field in value} if key == "latest" else now[key]
+            assert shown == value, (now["name"], key)
+
+
 def test_the_same_images_built_again_are_reproducible_against_the_old_baselines(
     upgraded: Database, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any
 
 from drift.source.location import redact_credentials
 from drift.values import BuildSummary, Finding, RecordedFetch, TargetSpec
@@ -41,6 +42,9 @@ def printable_block(text: str) -> str:
 
 
 def printable_finding(finding: Finding) -> Finding:
+    texts = (finding.instruction, finding.subject, finding.before, finding.after, finding.ignored_by)
+    if not any(_UNPRINTABLE.search(text) for text in texts):
+        return finding  # the usual case: nothing to escape, no copy (a report holds thousands)
     return replace(
         finding,
         instruction=printable(finding.instruction),
@@ -68,19 +72,23 @@ def printable_build(build: BuildSummary) -> BuildSummary:
     def line(text: str | None) -> str | None:
         return None if text is None else printable(redact_credentials(text))
 
-    return replace(
-        build,
-        error=line(build.error),
-        failed_step=line(build.failed_step),
-        log_tail=None if build.log_tail is None else printable_block(redact_credentials(build.log_tail)),
-        findings=tuple(printable_finding(f) for f in build.findings),
-        base_images=tuple(replace(b, reference=printable(b.reference)) for b in build.base_images),
-        engine_host=line(build.engine_host),
-        ledger=line(build.ledger),
-        fetches=tuple(printable_fetch(f) for f in build.fetches),
-        published=line(build.published),
-        compared_to_published=line(build.compared_to_published),
-    )
+    shown: dict[str, Any] = {
+        "error": line(build.error),
+        "failed_step": line(build.failed_step),
+        "log_tail": None if build.log_tail is None else printable_block(redact_credentials(build.log_tail)),
+        "findings": tuple(printable_finding(f) for f in build.findings),
+        "base_images": tuple(
+            replace(b, reference=printable(b.reference)) if _UNPRINTABLE.search(b.reference) else b
+            for b in build.base_images
+        ),
+        "engine_host": line(build.engine_host),
+        "ledger": line(build.ledger),
+        "fetches": tuple(printable_fetch(f) for f in build.fetches),
+        "published": line(build.published),
+        "compared_to_published": line(build.compared_to_published),
+    }
+    changed = {name: value for name, value in shown.items() if value != getattr(build, name)}
+    return replace(build, **changed) if changed else build
 
 
 def printable_spec(spec: TargetSpec) -> TargetSpec:

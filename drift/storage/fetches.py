@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from drift.storage.models import BuildRow, FetchRow, FetchSetRow
-from drift.storage.rows import CHUNK, insert_once
+from drift.storage.rows import IDS, insert_once, read_rows_for
 from drift.values import RecordedFetch
 
 
@@ -103,40 +103,40 @@ def load_fetches(session: Session, fetch_set_id: int | None) -> tuple[RecordedFe
 def load_fetch_sets(session: Session, fetch_set_ids: Collection[int]) -> dict[int, tuple[RecordedFetch, ...]]:
     """The requests of many fetch sets at once, by set (a set with no request is left out)."""
     requests: dict[int, list[RecordedFetch]] = {}
-    ordered = sorted(set(fetch_set_ids))
-    for start in range(0, len(ordered), CHUNK):
-        rows = session.execute(
-            select(
-                FetchRow.set_id,
-                FetchRow.method,
-                FetchRow.url,
-                FetchRow.host,
-                FetchRow.status,
-                FetchRow.bytes,
-                FetchRow.sha256,
-                FetchRow.instruction,
-                FetchRow.layer,
-                FetchRow.risk,
-                FetchRow.error,
-            )
-            .where(FetchRow.set_id.in_(ordered[start : start + CHUNK]))
-            .order_by(FetchRow.set_id, FetchRow.id)
+    query = (
+        select(
+            FetchRow.set_id,
+            FetchRow.method,
+            FetchRow.url,
+            FetchRow.host,
+            FetchRow.status,
+            FetchRow.bytes,
+            FetchRow.sha256,
+            FetchRow.instruction,
+            FetchRow.layer,
+            FetchRow.risk,
+            FetchRow.error,
         )
-        for set_id, method, url, host, status, size, sha256, instruction, layer, risk, error in rows:
-            requests.setdefault(set_id, []).append(
-                RecordedFetch(
-                    method=method,
-                    url=url,
-                    host=host,
-                    status=status,
-                    bytes=size,
-                    sha256=sha256,
-                    instruction=instruction,
-                    layer=layer,
-                    risk=risk or "",
-                    error=error,
-                )
+        .where(FetchRow.set_id.in_(IDS))
+        .order_by(FetchRow.set_id, FetchRow.id)
+    )
+    for set_id, method, url, host, status, size, sha256, instruction, layer, risk, error in read_rows_for(
+        session, query, fetch_set_ids
+    ):
+        requests.setdefault(set_id, []).append(
+            RecordedFetch(
+                method=method,
+                url=url,
+                host=host,
+                status=status,
+                bytes=size,
+                sha256=sha256,
+                instruction=instruction,
+                layer=layer,
+                risk=risk or "",
+                error=error,
             )
+        )
     return {set_id: tuple(fetched) for set_id, fetched in requests.items()}
 
 

@@ -7,13 +7,13 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Row, Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from drift.errors import UsageError
 from drift.storage import fetches, images, recent, targets
 from drift.storage.models import BaselineRow, BuildRow, FindingRow, RecentBuildsRow, TargetRow
-from drift.storage.rows import CHUNK, builder_of, target_row
+from drift.storage.rows import IDS, builder_of, read_rows, read_rows_for, target_row
 from drift.values import BuildSummary, Finding, HistoryEntry, TargetSpec, Verdict
 
 # A build's columns as its summary shows them (not its Dockerfile, config or risks, which can be large).
@@ -43,10 +43,9 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def _summaries(session: Session, query: Select[*tuple[Any, ...]]) -> list[BuildSummary]:
-    """The builds a query of _SUMMARY_COLUMNS selects, in its order, each with its findings, base images,
-    baseline and fetches: a few queries however many builds there are."""
-    rows = session.execute(query).all()
+def _summaries(session: Session, rows: Sequence[Row[*tuple[Any, ...]]]) -> list[BuildSummary]:
+    """The builds of rows of _SUMMARY_COLUMNS, in their order, each with its findings, base images, baseline
+    and fetches: a few queries however many builds there are."""
     ids = [row[0] for row in rows]
     findings = _findings_of(session, ids)
     bases = images.base_images_of(session, ids)
@@ -113,81 +112,71 @@ def _summary_query() -> Select[*tuple[Any, ...]]:
     return select(*_SUMMARY_COLUMNS).join(TargetRow, TargetRow.id == BuildRow.target_id)
 
 
+_FINDINGS = (
+    select(
+        FindingRow.build_id,
+        FindingRow.kind,
+        FindingRow.layer,
+        FindingRow.instruction,
+        FindingRow.subject,
+        FindingRow.change,
+        FindingRow.before,
+        FindingRow.after,
+        FindingRow.cause,
+        FindingRow.ignored,
+        FindingRow.new,
+        FindingRow.ignored_by,
+        FindingRow.risk,
+        FindingRow.ecosystem,
+    )
+    .where(FindingRow.build_id.in_(IDS))
+    .order_by(FindingRow.build_id, FindingRow.id)
+)
+
+
 def _findings_of(session: Session, build_ids: Sequence[int]) -> dict[int, tuple[Finding, ...]]:
     found: dict[int, list[Finding]] = {}
-    ordered = sorted(set(build_ids))
-    for start in range(0, len(ordered), CHUNK):
-        rows = session.execute(
-            select(
-                FindingRow.build_id,
-                FindingRow.kind,
-                FindingRow.layer,
-                FindingRow.instruction,
-                FindingRow.subject,
-                FindingRow.change,
-                FindingRow.before,
-                FindingRow.after,
-                FindingRow.cause,
-                FindingRow.ignored,
-                FindingRow.new,
-                FindingRow.ignored_by,
-                FindingRow.risk,
-                FindingRow.ecosystem,
-            )
-            .where(FindingRow.build_id.in_(ordered[start : start + CHUNK]))
-            .order_by(FindingRow.build_id, FindingRow.id)
-        )
-        for build_id, kind, layer, instruction, subject, change, before, after, cause, *flags in rows:
+    # Night after night a target's builds repeat the same findings: one value for each.
+    seen: dict[tuple[Any, ...], Finding] = {}
+    for build_id, *fields in read_rows_for(session, _FINDINGS, build_ids):
+        key = tuple(fields)
+        finding = seen.get(key)
+        if finding is None:
+            kind, layer, instruction, subject, change, before, after, cause, *flags = fields
             ignored, new, ignored_by, risk, ecosystem = flags
-            found.setdefault(build_id, []).append(
-                Finding(
-                    kind=kind,
-                    layer=layer,
-                    instruction=instruction,
-                    subject=subject,
-                    change=change,
-                    before=before,
-                    after=after,
-                    cause=cause,
-                    ignored=ignored,
-                    new=new,
-                    ignored_by=ignored_by or "",
-                    risk=risk or "",
-                    ecosystem=ecosystem or "",
-                )
+            finding = seen[key] = Finding(
+                kind=kind,
+                layer=layer,
+                instruction=instruction,
+                subject=subject,
+                change=change,
+                before=before,
+                after=after,
+                cause=cause,
+                ignored=ignored,
+                new=new,
+                ignored_by=ignored_by or "",
+                risk=risk or "",
+                ecosystem=ecosystem or "",
             )
+        found.setdefault(build_id, []).append(finding)
     return {build_id: tuple(items) for build_id, items in found.items()}
 
 
 def _published_of(session: Session, build_ids: Sequence[int]) -> dict[int, str]:
     """Which of the builds are published images as pulled ("REF@sha256:..."), by build."""
-    published: dict[int, str] = {}
-    ordered = sorted(set(build_ids))
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start : start + CHUNK]
-        rows = session.execute(
-            select(BuildRow.id, BuildRow.published).where(BuildRow.id.in_(chunk), BuildRow.published.is_not(None))
-        )
-        published.update({build_id: reference for build_id, reference in rows if reference is not None})
-    return published
+    query = select(BuildRow.id, BuildRow.published).where(BuildRow.id.in_(IDS), BuildRow.published.is_not(None))
+    return {build_id: reference for build_id, reference in read_rows_for(session, query, build_ids)}
 
 
 def _baselines_of(session: Session, build_ids: Sequence[int]) -> dict[int, bool]:
     """Which of the builds are their fingerprint's baseline now, each with whether a person accepted it."""
-    baselines: dict[int, bool] = {}
-    ordered = sorted(set(build_ids))
-    for start in range(0, len(ordered), CHUNK):
-        rows = session.execute(
-            select(BaselineRow.build_id, BaselineRow.accepted).where(
-                BaselineRow.build_id.in_(ordered[start : start + CHUNK])
-            )
-        )
-        baselines.update({build_id: accepted for build_id, accepted in rows})
-    return baselines
+    query = select(BaselineRow.build_id, BaselineRow.accepted).where(BaselineRow.build_id.in_(IDS))
+    return {build_id: accepted for build_id, accepted in read_rows_for(session, query, build_ids)}
 
 
 def get_build(session: Session, build_id: int) -> BuildSummary:
-    found = _summaries(session, _summary_query().where(BuildRow.id == build_id))
+    found = _summaries(session, read_rows(session, _summary_query().where(BuildRow.id == build_id)).all())
     if not found:
         raise UsageError(f"no build {build_id}; `drift history NAME` lists a target's builds")
     return found[0]
@@ -195,12 +184,8 @@ def get_build(session: Session, build_id: int) -> BuildSummary:
 
 def builds_by_id(session: Session, build_ids: Collection[int]) -> dict[int, BuildSummary]:
     """Many builds at once, by id (ids of no build are left out)."""
-    ordered = sorted(set(build_ids))
-    found: dict[int, BuildSummary] = {}
-    for start in range(0, len(ordered), CHUNK):
-        query = _summary_query().where(BuildRow.id.in_(ordered[start : start + CHUNK]))
-        found.update((build.id, build) for build in _summaries(session, query))
-    return found
+    rows = read_rows_for(session, _summary_query().where(BuildRow.id.in_(IDS)), build_ids)
+    return {build.id: build for build in _summaries(session, rows)}
 
 
 def target_history(
@@ -213,7 +198,7 @@ def target_history(
     query = query.order_by(BuildRow.id.desc())
     if limit is not None:
         query = query.limit(limit)
-    return _summaries(session, query)
+    return _summaries(session, read_rows(session, query).all())
 
 
 def latest_finished_build(session: Session, target: str) -> BuildSummary | None:
@@ -223,7 +208,7 @@ def latest_finished_build(session: Session, target: str) -> BuildSummary | None:
         .order_by(BuildRow.id.desc())
         .limit(1)
     )
-    builds = _summaries(session, query)
+    builds = _summaries(session, read_rows(session, query).all())
     return builds[0] if builds else None
 
 
@@ -240,7 +225,7 @@ def report_overview(
         RecentBuildsRow, RecentBuildsRow.target_id == TargetRow.id
     )
     query = query.where(TargetRow.name.in_(names)) if names else query.where(TargetRow.enabled)
-    stored: dict[str, list[list[Any]]] = dict(session.execute(query).tuples().all())
+    stored: dict[str, list[list[Any]]] = {name: builds for name, builds in read_rows(session, query)}
     histories: dict[str, list[HistoryEntry]] = {}
     for spec in specs:
         entries = recent.entries(stored.get(spec.name, []))
@@ -256,13 +241,8 @@ def report_overview(
 
 def build_risks(session: Session, build_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
     """The static risks found in the Dockerfile of each of many builds, by build."""
-    ordered = sorted(set(build_ids))
-    risks: dict[int, list[dict[str, Any]]] = {}
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start : start + CHUNK]
-        rows = session.execute(select(BuildRow.id, BuildRow.risks).where(BuildRow.id.in_(chunk)))
-        risks.update({build_id: list(found or []) for build_id, found in rows})
-    return risks
+    query = select(BuildRow.id, BuildRow.risks).where(BuildRow.id.in_(IDS))
+    return {build_id: list(found or []) for build_id, found in read_rows_for(session, query, build_ids)}
 
 
 def latest_succeeded_build_id(session: Session, target: str) -> int | None:

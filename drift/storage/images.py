@@ -24,7 +24,7 @@ from drift.storage.models import (
     PackageRow,
     PackageSetRow,
 )
-from drift.storage.rows import CHUNK, builder_info, insert_once
+from drift.storage.rows import IDS, builder_info, insert_once, read_rows_for
 from drift.values import BaseImage, BuildOutput, EntryType, FileEntry, ImageRecord, LayerRecord, Package
 
 # --- storing -----------------------------------------------------------------------
@@ -351,32 +351,34 @@ def base_images(session: Session, build_id: int) -> tuple[BaseImage, ...]:
 def base_images_of(session: Session, build_ids: Collection[int]) -> dict[int, tuple[BaseImage, ...]]:
     """What each FROM of many builds resolved to, by build, in stage order (a build with none is left out)."""
     found: dict[int, list[BaseImage]] = {}
-    ordered = sorted(set(build_ids))
-    for start in range(0, len(ordered), CHUNK):
-        rows = session.execute(
-            select(
-                BaseImageRow.build_id,
-                BaseImageRow.stage,
-                BaseImageRow.reference,
-                BaseImageRow.image_id,
-                BaseImageRow.repo_digest,
-                BaseImageRow.layer_count,
-                BaseImageRow.final,
-            )
-            .where(BaseImageRow.build_id.in_(ordered[start : start + CHUNK]))
-            .order_by(BaseImageRow.build_id, BaseImageRow.stage)
+    seen: dict[tuple[Any, ...], BaseImage] = {}  # builds of one target mostly resolve to the same ones
+    query = (
+        select(
+            BaseImageRow.build_id,
+            BaseImageRow.stage,
+            BaseImageRow.reference,
+            BaseImageRow.image_id,
+            BaseImageRow.repo_digest,
+            BaseImageRow.layer_count,
+            BaseImageRow.final,
         )
-        for build_id, stage, reference, image_id, repo_digest, layer_count, final in rows:
-            found.setdefault(build_id, []).append(
-                BaseImage(
-                    stage=stage,
-                    reference=reference,
-                    image_id=image_id or "",
-                    repo_digest=repo_digest or "",
-                    layer_count=layer_count,
-                    final=final,
-                )
+        .where(BaseImageRow.build_id.in_(IDS))
+        .order_by(BaseImageRow.build_id, BaseImageRow.stage)
+    )
+    for build_id, *fields in read_rows_for(session, query, build_ids):
+        key = tuple(fields)
+        base = seen.get(key)
+        if base is None:
+            stage, reference, image_id, repo_digest, layer_count, final = fields
+            base = seen[key] = BaseImage(
+                stage=stage,
+                reference=reference,
+                image_id=image_id or "",
+                repo_digest=repo_digest or "",
+                layer_count=layer_count,
+                final=final,
             )
+        found.setdefault(build_id, []).append(base)
     return {build_id: tuple(bases) for build_id, bases in found.items()}
 
 

@@ -34,14 +34,17 @@ def entries(stored: Sequence[Sequence[Any]]) -> list[HistoryEntry]:
 def _locked(session: Session, target_id: int) -> RecentBuildsRow:
     """The target's row, made when missing, locked until the caller's transaction ends (PostgreSQL; a SQLite
     writer holds the whole file already): two writers never interleave their read and rewrite."""
-    missing = dialect_insert(session, RecentBuildsRow).values(target_id=target_id, builds=[])
-    session.execute(missing.on_conflict_do_nothing(index_elements=["target_id"]))
-    row = session.scalar(
+    query = (
         select(RecentBuildsRow)
         .where(RecentBuildsRow.target_id == target_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
+    row = session.scalar(query)
+    if row is None:  # the target's first finished build; another worker may be making the row right now
+        missing = dialect_insert(session, RecentBuildsRow).values(target_id=target_id, builds=[])
+        session.execute(missing.on_conflict_do_nothing(index_elements=["target_id"]))
+        row = session.scalar(query)
     assert row is not None
     return row
 

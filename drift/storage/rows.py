@@ -3,9 +3,10 @@ inserting on SQLite and PostgreSQL alike. Only drift.storage uses it."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, Result, Row, Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from drift.errors import UsageError
@@ -14,6 +15,32 @@ from drift.values import BuilderInfo, TargetSpec
 
 # Ids per `IN (...)` when many rows are read at once: far below SQLite's and PostgreSQL's limits on parameters.
 CHUNK = 2000
+
+
+def read_rows(session: Session, query: Select[*tuple[Any, ...]]) -> Result[*tuple[Any, ...]]:
+    """The rows of a query of columns, read on the session's connection as plain rows: thousands of them at
+    a time without the ORM's work per row. The session's pending changes are flushed first, as its own
+    queries would."""
+    session.flush()
+    return session.connection().execute(query)
+
+
+# The ids a query of read_rows_for reads rows for: `WHERE x.id IN IDS`.
+IDS: BindParameter[int] = bindparam("ids", expanding=True)
+
+
+def read_rows_for(
+    session: Session, query: Select[*tuple[Any, ...]], ids: Collection[int]
+) -> list[Row[*tuple[Any, ...]]]:
+    """The rows of a query that selects by IDS, for many ids: in chunks of CHUNK ids, each chunk executing
+    the same compiled statement."""
+    session.flush()
+    connection = session.connection()
+    ordered = sorted(set(ids))
+    rows: list[Row[*tuple[Any, ...]]] = []
+    for start in range(0, len(ordered), CHUNK):
+        rows.extend(connection.execute(query, {"ids": ordered[start : start + CHUNK]}).all())
+    return rows
 
 
 def target_row(session: Session, name: str) -> TargetRow:

@@ -3,7 +3,6 @@ and the choices of the `--format` options."""
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from typing import Any
@@ -41,7 +40,9 @@ def error_line(message: str) -> None:
 
 def print_json(document: dict[str, Any]) -> None:
     # ASCII JSON: control characters and undecodable bytes stay escaped, whatever the terminal.
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    from drift.report.json_text import indented_json
+
+    sys.stdout.write(indented_json(document) + "\n")
 
 
 def human_size(size: int) -> str:

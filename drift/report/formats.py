@@ -6,7 +6,6 @@ Adding a format is adding a module and a line here, as with the catalogers.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,8 +54,9 @@ def _table(rows: Rows, context: ReportContext) -> str:
 
 def _json(rows: Rows, context: ReportContext) -> str:
     from drift.report.document import report_document
+    from drift.report.json_text import indented_json
 
-    return json.dumps(report_document(rows, generated_at=context.now), indent=2) + "\n"
+    return indented_json(report_document(rows, generated_at=context.now)) + "\n"
 
 
 def _markdown(rows: Rows, context: ReportContext) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -221,15 +222,9 @@ def _top_finding(build: BuildSummary | None) -> str:
     return f"{where}{first.subject} {first.change}, cause {first.cause}{more}"
 
 
-def render_report(
-    console: Console, rows: Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[Night]]]
-) -> None:
-    table = Table(title="drift report")
-    for column in ("target", "commit", "verdict", "since", "build", "good streak"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("explanation", overflow="fold", ratio=1)
-    for spec, latest, history in rows:
-        table.add_row(
+def render_report(console: Console, rows: Sequence[tuple[TargetSpec, BuildSummary | None, Sequence[Night]]]) -> None:
+    cells = [
+        (
             spec.name,
             spec.commit[:12],
             verdict_text(latest.verdict) if latest else Text("never built", style="dim"),
@@ -238,7 +233,23 @@ def render_report(
             str(_streak(history)),
             _top_finding(latest),
         )
+        for spec, latest, history in rows
+    ]
+    headers = ("target", "commit", "verdict", "since", "build", "good streak")
+    table = Table(title="drift report")
+    for index, column in enumerate(headers):
+        # Each width is what Rich would measure (these cells are one line each): given, Rich skips measuring
+        # every cell of a thousand-target report.
+        width = max([cell_len(column), *(_cell_width(row[index]) for row in cells)])
+        table.add_column(column, no_wrap=True, width=width)
+    table.add_column("explanation", overflow="fold", ratio=1)
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
+
+
+def _cell_width(cell: str | Text) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
 
 
 def render_history(console: Console, name: str, builds: Sequence[BuildSummary]) -> None:

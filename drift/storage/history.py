@@ -3,11 +3,13 @@ is judged against."""
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, delete, func, select
+from sqlalchemy import Row, Select, Text, delete, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from drift.errors import UsageError
@@ -15,6 +17,8 @@ from drift.storage import fetches, images, recent, targets
 from drift.storage.models import BaselineRow, BuildRow, FindingRow, RecentBuildsRow, TargetRow
 from drift.storage.rows import IDS, builder_of, read_rows, read_rows_for, target_row
 from drift.values import BuildSummary, Finding, HistoryEntry, TargetSpec, Verdict
+
+_VERDICTS = {verdict.value: verdict for verdict in Verdict}
 
 # A build's columns as its summary shows them (not its Dockerfile, config or risks, which can be large).
 _SUMMARY_COLUMNS = (
@@ -52,6 +56,7 @@ def _summaries(session: Session, rows: Sequence[Row[*tuple[Any, ...]]]) -> list[
     baselines = _baselines_of(session, ids)
     fetched = fetches.load_fetch_sets(session, {row.fetch_set_id for row in rows if row.fetch_set_id is not None})
     published = _published_of(session, [row.compared_to_id for row in rows if row.compared_to_id is not None])
+    builders = functools.cache(builder_of)  # the builds of a night were mostly made by one engine
     summaries = []
     for (
         build_id,
@@ -85,11 +90,11 @@ def _summaries(session: Session, rows: Sequence[Row[*tuple[Any, ...]]]) -> list[
                 fingerprint=fingerprint,
                 commit=commit,
                 status=status,
-                verdict=Verdict(verdict) if verdict else None,
+                verdict=_VERDICTS[verdict] if verdict else None,
                 started_at=started_at,
                 finished_at=finished_at,
                 image_id=image_id,
-                builder=builder_of(engine_version, api_version, os_arch, storage_driver, builder),
+                builder=builders(engine_version, api_version, os_arch, storage_driver, builder),
                 compared_to=compared_to,
                 error=error,
                 failed_step=failed_step,
@@ -241,8 +246,18 @@ def report_overview(
 
 def build_risks(session: Session, build_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
     """The static risks found in the Dockerfile of each of many builds, by build."""
-    query = select(BuildRow.id, BuildRow.risks).where(BuildRow.id.in_(IDS))
-    return {build_id: list(found or []) for build_id, found in read_rows_for(session, query, build_ids)}
+    # As stored: the builds of one Dockerfile store the same text, read once.
+    query = select(BuildRow.id, type_coerce(BuildRow.risks, Text)).where(BuildRow.id.in_(IDS))
+    read: dict[str, list[dict[str, Any]]] = {}
+    risks = {}
+    for build_id, stored in read_rows_for(session, query, build_ids):
+        if isinstance(stored, str):
+            if stored not in read:
+                read[stored] = list(json.loads(stored) or [])
+            risks[build_id] = list(read[stored])
+        else:  # None, or what a driver that decodes JSON itself (psycopg) gave
+            risks[build_id] = list(stored or [])
+    return risks
 
 
 def latest_succeeded_build_id(session: Session, target: str) -> int | None:

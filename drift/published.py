@@ -53,9 +53,14 @@ class Published:
 
 
 def fetch_published(engine: Engine, reference: str, platform: str | None) -> Published:
-    """Pull the image (the platform asked for, from an index) and read it as a build's image is read."""
+    """Pull the image (the platform asked for, from an index) and read it."""
     pulled = engine.pull_image(reference, platform)
-    return Published(pulled, read_image(engine, pulled.image_id, default_catalogers()))
+    return Published(pulled, _read(engine, pulled))
+
+
+def _read(engine: Engine, pulled: PulledImage) -> ImageRecord:
+    """A pulled image read as a build's image is read: manifests, fingerprints and packages."""
+    return read_image(engine, pulled.image_id, default_catalogers())
 
 
 BUILDKIT_COMMENT = "buildkit.dockerfile.v0"
@@ -122,7 +127,7 @@ def refresh_published(db: Database, engine: Engine, spec: TargetSpec, fingerprin
         current = baselines.baseline_published(session, spec.name, fingerprint)
     if current == pulled.pinned:
         return PublishedCheck(labels=rebuild_labels(pulled.labels), created=pulled.created)
-    image = read_image(engine, pulled.image_id, default_catalogers())
+    image = _read(engine, pulled)
     with db.session() as session:
         builds.record_published(session, spec.name, fingerprint, spec.commit, pulled.pinned, image)
     findings: tuple[Finding, ...] = ()

@@ -141,12 +141,9 @@ def _mark_recorded(session: Session, content_ids: list[int]) -> None:
 def _save_layer_content(session: Session, layer: LayerRecord, base_id: int | None) -> int:
     """Store a layer's manifest: whole, or as the delta against `base_id`'s when that is at most half of it."""
     rows: Sequence[FileEntry | tuple[str, str]] = layer.entries
-    if base_id is not None and layer.entries:
-        delta = _delta(_layer_entries(session, base_id, None), layer.entries)
-        if delta is not None and 2 * len(delta) <= len(layer.entries):
-            rows = delta
-        else:
-            base_id = None
+    delta = _delta(_layer_entries(session, base_id, None), layer.entries) if base_id and layer.entries else None
+    if delta is not None and 2 * len(delta) <= len(layer.entries):
+        rows = delta
     else:
         base_id = None
     content_id = insert_once(

@@ -33,16 +33,23 @@ def _known_values(
     }
     # A download's last good digest: the content the baseline had at the path
     # that drifted in the layer the download risk predicted.
-    good_files = {
+    fetched = [
+        finding
+        for finding in build.findings
+        if finding.kind == "file" and finding.cause == "network-fetch" and finding.risk and finding.layer is not None
+    ]
+    wanted = {(finding.layer, finding.subject) for finding in fetched}
+    layers = {layer for layer, _path in wanted}
+    # Only the layers a drifted download sits in are read, a manifest at a time.
+    good_files: dict[tuple[int | None, str], str] = {
         (layer.index, entry.path): entry.sha256
         for layer in good.image.layers
+        if layer.index in layers
         for entry in layer.entries
-        if entry.sha256
+        if entry.sha256 and (layer.index, entry.path) in wanted
     }
     subjects = {str(r["id"]) + ":" + str(r["line"]): str(r["subject"]) for r in risks}
-    for finding in build.findings:
-        if finding.kind != "file" or finding.cause != "network-fetch" or not finding.risk or finding.layer is None:
-            continue
+    for finding in fetched:
         digest = good_files.get((finding.layer, finding.subject))
         for key, subject in subjects.items():
             if key.startswith(finding.risk + ":") and subject.startswith(("http://", "https://")) and digest:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote, unquote
@@ -101,7 +101,10 @@ class LayerRecord:
             history reports it ("RUN wget ...", "COPY ...").
         normalized_digest: "sha256:<hex>" over the sorted manifest, mtimes and
             tar order ignored (see drift.image.normalize).
-        entries: the file manifest, sorted by path.
+        entries: the file manifest, in manifest order (by path, then type):
+            a tuple, or for a layer of very many files one that is read from a
+            temporary file or the database as it is iterated
+            (drift.image.manifest). Iterate it; never index it.
     """
 
     index: int
@@ -109,7 +112,7 @@ class LayerRecord:
     size: int
     instruction: str
     normalized_digest: str
-    entries: tuple[FileEntry, ...]
+    entries: Collection[FileEntry]
 
 
 @dataclass(frozen=True, slots=True)

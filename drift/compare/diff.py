@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from drift.compare.causes import NONDETERMINISTIC, likely_cause
 from drift.compare.ignore import IgnoreRules, runtime_paths_of
 from drift.compare.packages import compare_packages
 from drift.compare.verdict import BUILDER_STAGE_MOVED
-from drift.image.normalize import canonical_hard_links
 from drift.image.volatile import volatile_field
+from drift.manifest import by_path, canonical_entries, entry_key, in_order
 from drift.values import BuildOutput, EntryType, FileEntry, Finding, ImageRecord, LayerRecord, xattr_names
 
-_MARKERS = (EntryType.WHITEOUT, EntryType.OPAQUE)
 _OPAQUE = EntryType.OPAQUE.value
 
 
-def _key(entry: FileEntry) -> tuple[str, str]:
-    # A whiteout of /x and a file /x can sit in one layer's manifest history;
-    # keep markers apart from the entries they delete.
-    return (entry.path, entry.type.value if entry.type in _MARKERS else "")
+_key = entry_key
 
 
 def _describe(entry: FileEntry) -> str:
@@ -105,22 +101,28 @@ class _PathChange:
     new: FileEntry | None
 
 
-def _path_changes(old: dict[tuple[str, str], FileEntry], new: dict[tuple[str, str], FileEntry]) -> list[_PathChange]:
-    """Every differing path of two manifests, by path; a directory and its opaque marker as one change."""
-    changes: dict[tuple[str, str], _PathChange] = {}
-    for key in sorted(old.keys() | new.keys()):
-        before, after = old.get(key), new.get(key)
-        if before is None and after is not None:
-            changes[key] = _PathChange(key[0], "added", "", _describe(after), None, after)
-        elif after is None and before is not None:
-            changes[key] = _PathChange(key[0], "removed", _describe(before), "", before, None)
-        elif before is not None and after is not None:
-            change = _entry_change(before, after)
-            if change is not None:
-                changes[key] = _PathChange(key[0], *change, before, after)
-    for key in [key for key in changes if key[1] == _OPAQUE]:
-        _fold_opaque(changes, key)
-    return list(changes.values())
+def _path_changes(pairs: Iterable[tuple[str, list[FileEntry], list[FileEntry]]]) -> Iterator[_PathChange]:
+    """Every differing path of two manifests walked side by side (`by_path`), by path; a directory and its
+    opaque marker as one change."""
+    for _path, before_entries, after_entries in pairs:
+        old = {_key(e): e for e in before_entries}
+        new = {_key(e): e for e in after_entries}
+        if old == new:
+            continue
+        changes: dict[tuple[str, str], _PathChange] = {}
+        for key in sorted(old.keys() | new.keys()):
+            before, after = old.get(key), new.get(key)
+            if before is None and after is not None:
+                changes[key] = _PathChange(key[0], "added", "", _describe(after), None, after)
+            elif after is None and before is not None:
+                changes[key] = _PathChange(key[0], "removed", _describe(before), "", before, None)
+            elif before is not None and after is not None:
+                change = _entry_change(before, after)
+                if change is not None:
+                    changes[key] = _PathChange(key[0], *change, before, after)
+        for key in [key for key in changes if key[1] == _OPAQUE]:
+            _fold_opaque(changes, key)
+        yield from changes.values()
 
 
 def _fold_opaque(changes: dict[tuple[str, str], _PathChange], key: tuple[str, str]) -> None:
@@ -150,9 +152,10 @@ def compare_layer(baseline: LayerRecord, current: LayerRecord, ignore: IgnoreRul
         return
     # Canonical hard links on both sides: a manifest stored before drift
     # wrote them so lists a linked pair in whichever order its tar had.
-    old = {_key(e): e for e in canonical_hard_links(baseline.entries)}
-    new = {_key(e): e for e in canonical_hard_links(current.entries)}
-    for change in _path_changes(old, new):
+    # Walked side by side, a path at a time: a layer of a million files is
+    # never held as a dict.
+    pairs = by_path(in_order(canonical_entries(baseline.entries)), in_order(canonical_entries(current.entries)))
+    for change in _path_changes(pairs):
         found = _file_finding(current, change.path, change.change, change.before, change.after, ignore)
         if change.old is not None and change.new is not None:
             found = _volatile_only(current, change.path, change.old, change.new, found)
@@ -160,9 +163,9 @@ def compare_layer(baseline: LayerRecord, current: LayerRecord, ignore: IgnoreRul
 
 
 def _layer_only(layer: LayerRecord, change: str, ignore: IgnoreRules) -> Iterator[Finding]:
-    entries = {_key(e): e for e in layer.entries}
-    old, new = ({}, entries) if change == "added" else (entries, {})
-    for found in _path_changes(old, new):
+    entries = in_order(layer.entries)
+    pairs = by_path((), entries) if change == "added" else by_path(entries, ())
+    for found in _path_changes(pairs):
         yield _file_finding(layer, found.path, found.change, found.before, found.after, ignore)
 
 

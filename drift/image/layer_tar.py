@@ -18,13 +18,14 @@ import hashlib
 import posixpath
 import struct
 import zlib
+from collections.abc import Collection
 from typing import Protocol
 from urllib.parse import unquote_to_bytes
 
 from drift.errors import ImageReadError
-from drift.image.normalize import canonical_hard_links
 from drift.image.stream import Fill, ForwardReader
 from drift.image.volatile import MAX_VOLATILE_FILE_SIZE, volatile_field
+from drift.manifest import ManifestBuilder
 from drift.values import EntryType, FileEntry, xattrs_text
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -49,17 +50,18 @@ class Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
-def read_layer_tar(stream: Readable) -> tuple[tuple[FileEntry, ...], str, int]:
+def read_layer_tar(stream: Readable) -> tuple[Collection[FileEntry], str, int]:
     """Read a layer tar (plain or gzip-compressed) from `stream` to its end.
 
-    Returns the manifest sorted by path, the diff_id as bare hex (sha256 over
+    Returns the manifest (drift.image.manifest: a tuple, or for a layer of very
+    many entries a SpooledManifest), the diff_id as bare hex (sha256 over
     the uncompressed tar bytes, end padding included) and the uncompressed size
     in bytes. Raises ImageReadError when the stream is not a readable tar.
     """
     return read_layer(stream.read)
 
 
-def read_layer(fill: Fill, files: FileSink | None = None) -> tuple[tuple[FileEntry, ...], str, int]:
+def read_layer(fill: Fill, files: FileSink | None = None) -> tuple[Collection[FileEntry], str, int]:
     """`read_layer_tar` over a `Fill` source; lets callers pass memoryviews without copies.
 
     `files`, when given, is offered every regular file; the content of those it
@@ -84,7 +86,7 @@ def read_layer(fill: Fill, files: FileSink | None = None) -> tuple[tuple[FileEnt
         raise ImageReadError(f"layer is not a readable tar: {error}") from error
     if any(stray):
         raise ImageReadError(f"layer tar has an unreadable header near byte {end}")
-    return _manifest(entries), digest.hexdigest(), size
+    return entries.finish(), digest.hexdigest(), size
 
 
 # -- the tar walk ----------------------------------------------------------------
@@ -122,9 +124,9 @@ _SCHILY_XATTR = "SCHILY.xattr."
 _LIBARCHIVE_XATTR = "LIBARCHIVE.xattr."
 
 
-def _walk(reader: ForwardReader, files: FileSink | None = None) -> list[FileEntry]:
-    """The layer's entries in tar order."""
-    entries: list[FileEntry] = []
+def _walk(reader: ForwardReader, files: FileSink | None = None) -> ManifestBuilder:
+    """The layer's entries, taken in tar order."""
+    entries = ManifestBuilder()
     # Modes and owners repeat across a layer: parse each raw field once and
     # share one int object between all entries that carry it.
     numbers: dict[bytes, int] = {}
@@ -170,7 +172,7 @@ def _walk(reader: ForwardReader, files: FileSink | None = None) -> list[FileEntr
             continue
         entry = _entry(reader, header, entry_type, size, fields, numbers, modes, offset, files)
         if entry is not None:
-            entries.append(entry)
+            entries.add(entry)
 
 
 def _entry(
@@ -348,50 +350,6 @@ def _read_exact(reader: ForwardReader, size: int, offset: int) -> bytes:
 def _skip_exact(reader: ForwardReader, size: int, offset: int) -> None:
     if reader.feed(size, None) < size:
         raise ImageReadError(f"layer tar ends inside the member at byte {offset}")
-
-
-# -- the manifest ----------------------------------------------------------------
-
-
-def _manifest(entries: list[FileEntry]) -> tuple[FileEntry, ...]:
-    """Entries sorted by path then type, one per path (and marker), hard links resolved."""
-    # A stable sort by path keeps tar order among entries for the same path.
-    entries.sort(key=_path_of)
-    manifest: list[FileEntry] = []
-    start = 0
-    count = len(entries)
-    while start < count:
-        end = start + 1
-        path = entries[start].path
-        while end < count and entries[end].path == path:
-            end += 1
-        if end - start == 1:
-            manifest.append(entries[start])
-        else:
-            manifest.extend(_last_of_each_kind(entries[start:end]))
-        start = end
-    if any(entry.type is EntryType.HARDLINK for entry in manifest):
-        manifest = canonical_hard_links(manifest)
-    return tuple(manifest)
-
-
-def _path_of(entry: FileEntry) -> str:
-    return entry.path
-
-
-def _last_of_each_kind(same_path: list[FileEntry]) -> list[FileEntry]:
-    # Like extraction, a path listed twice keeps its last copy; the whiteout and
-    # opaque markers for a path are kinds of their own ("/d" opaque + "/d" dir).
-    last: dict[EntryType | None, FileEntry] = {}
-    for entry in same_path:
-        kind = entry.type if entry.type in (EntryType.WHITEOUT, EntryType.OPAQUE) else None
-        last[kind] = entry
-    return sorted(last.values(), key=entry_sort_key)
-
-
-def entry_sort_key(entry: FileEntry) -> tuple[str, str]:
-    """Manifest order: by path, then type, so "/d" (dir) and "/d" (opaque) are stable."""
-    return (entry.path, entry.type.value)
 
 
 def absolute_path(name: str) -> str:

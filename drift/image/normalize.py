@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
 
 from drift.values import EntryType, FileEntry
 
@@ -42,7 +41,7 @@ _BATCH = 4096
 _TYPE_NAMES = {entry_type: entry_type.value for entry_type in EntryType}
 
 
-def normalized_digest(entries: Iterable[FileEntry]) -> str:
+def normalized_digest(entries: Iterable[FileEntry], *, in_order: bool = False) -> str:
     """ "sha256:<hex>" over a layer manifest, independent of tar order and mtimes.
 
     Entries are sorted by path (then type) and each is written as path, type,
@@ -55,13 +54,16 @@ def normalized_digest(entries: Iterable[FileEntry]) -> str:
     two more NUL-separated fields. An entry without either serializes exactly
     as it did before drift recorded them, so a layer without them keeps the
     digest stored for it then. The manifest's hard links are expected in
-    canonical form (`canonical_hard_links`; the image reader gives them so).
+    canonical form (`drift.manifest.canonical_hard_links`; the image reader gives them so).
+    `in_order` says the entries are in manifest order already (the reader's
+    are), so they are hashed as they come, not sorted in memory first.
     """
     digest = hashlib.sha256()
     lines: list[str] = []
     names = _TYPE_NAMES
     regular = EntryType.FILE
-    for entry in sorted(entries, key=lambda e: (e.path, names[e.type])):
+    ordered = entries if in_order else sorted(entries, key=lambda e: (e.path, names[e.type]))
+    for entry in ordered:
         link = "" if entry.type is regular else _escape(entry.link_target)
         extra = f"\0{entry.xattrs}\0{entry.device}" if entry.xattrs or entry.device else ""
         lines.append(
@@ -73,51 +75,6 @@ def normalized_digest(entries: Iterable[FileEntry]) -> str:
             lines.clear()
     digest.update("".join(lines).encode("utf-8", "surrogateescape"))
     return "sha256:" + digest.hexdigest()
-
-
-def canonical_hard_links(manifest: Sequence[FileEntry]) -> list[FileEntry]:
-    """The manifest with each hard-linked group written one way, whatever order the tar listed its names in.
-
-    A tar lists the first name of a multiply-linked file as the file and every
-    later name as a hard link to it, so the same two names with the same
-    content read differently when a tar writer walks them in another order.
-    Here the smallest path of a group is the regular file (with the content,
-    mode, owner and attributes of the one inode) and every other name is a
-    hard link to it, carrying the content digest. A link whose target is not
-    a regular file of this layer (it sits in a lower layer) stays as read.
-    Idempotent: a manifest read back from the database gets the same form.
-    Returns the entries in manifest order (by path, then type).
-    """
-    files = {entry.path: entry for entry in manifest if entry.type is EntryType.FILE}
-    links = {entry.path: entry.link_target for entry in manifest if entry.type is EntryType.HARDLINK}
-    if not links:
-        return list(manifest)
-    groups: dict[str, list[str]] = {}
-    for path in links:
-        target = links[path]
-        for _ in range(8):  # a link may name another link; tar writers never chain far
-            if target not in links:
-                break
-            target = links[target]
-        if target in files and target != path:
-            groups.setdefault(target, [target]).append(path)
-    rewritten: dict[str, FileEntry] = {}
-    for target, paths in groups.items():
-        inode = files[target]
-        first, *others = sorted(paths)
-        rewritten[first] = replace(inode, path=first)
-        for other in others:
-            rewritten[other] = replace(
-                inode, path=other, type=EntryType.HARDLINK, size=0, link_target=first, normalized_sha256=""
-            )
-    resolved: list[FileEntry] = []
-    for entry in manifest:
-        if entry.type in (EntryType.FILE, EntryType.HARDLINK) and entry.path in rewritten:
-            resolved.append(rewritten.pop(entry.path))
-        else:
-            resolved.append(entry)
-    resolved.sort(key=lambda e: (e.path, _TYPE_NAMES[e.type]))
-    return resolved
 
 
 def _escape(text: str) -> str:

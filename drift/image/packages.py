@@ -12,7 +12,7 @@ container-diff does, rather than "the last layer that rewrote the database").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from drift.catalog.interface import CatalogContext, Cataloger, CatalogResult, Distro
@@ -91,7 +91,7 @@ def _under(path: str, directory: str) -> bool:
 
 
 def final_packages(
-    layers: Sequence[tuple[int, Sequence[FileEntry], LayerFiles]],
+    layers: Sequence[tuple[int, Iterable[FileEntry], LayerFiles]],
 ) -> tuple[tuple[Package, ...], tuple[str, ...]]:
     """The packages of the final filesystem, each with the layer that introduced its version.
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 import posixpath
 import tarfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from typing import Protocol
@@ -89,7 +89,7 @@ def _one_line(error: BaseException) -> str:
 
 @dataclass(slots=True)
 class _Layer:
-    entries: tuple[FileEntry, ...]
+    entries: Collection[FileEntry]
     size: int
     files: LayerFiles | None = None
 
@@ -314,7 +314,7 @@ def _layers(config: Mapping[str, object], members: _Members) -> tuple[LayerRecor
             hint = f"; drift cannot read {', '.join(members.unsupported)}" if members.unsupported else ""
             raise ImageReadError(f"layer {index} ({diff_id}) is not in the docker save stream{hint}")
         if hex_digest not in digests:
-            digests[hex_digest] = normalized_digest(layer.entries)
+            digests[hex_digest] = normalized_digest(layer.entries, in_order=True)
         layers.append(
             LayerRecord(
                 index=index,

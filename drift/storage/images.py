@@ -9,12 +9,13 @@ that layer's full manifest, so an unchanged night adds a few rows, not thousands
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Any, Literal, overload
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from drift.manifest import Manifest, apply_delta, batched, by_path, count_and_size, entry_key, in_order
 from drift.storage.models import (
     BaseImageRow,
     BuildLayerRow,
@@ -138,53 +139,62 @@ def _mark_recorded(session: Session, content_ids: list[int]) -> None:
     )
 
 
+MAX_DELTA = 20_000
+"""The most rows a layer content is stored as a delta with; reading it back holds them in memory."""
+_INSERT_BATCH = 5_000
+
+
 def _save_layer_content(session: Session, layer: LayerRecord, base_id: int | None) -> int:
-    """Store a layer's manifest: whole, or as the delta against `base_id`'s when that is at most half of it."""
-    rows: Sequence[FileEntry | tuple[str, str]] = layer.entries
-    delta = _delta(_layer_entries(session, base_id, None), layer.entries) if base_id and layer.entries else None
-    if delta is not None and 2 * len(delta) <= len(layer.entries):
-        rows = delta
-    else:
-        base_id = None
+    """Store a layer's manifest: whole, or as the delta against `base_id`'s when that is at most half of it
+    (and at most MAX_DELTA rows). Both manifests are walked side by side and the rows inserted in batches,
+    so a layer of a million files is never held in memory."""
+    count, content_size = count_and_size(layer.entries)
+    delta = None
+    if base_id is not None and count:
+        delta = _delta(StoredManifest(session, base_id, None, 0), in_order(layer.entries), min(count // 2, MAX_DELTA))
+    rows: Iterable[FileEntry | tuple[str, str]] = layer.entries if delta is None else delta
     content_id = insert_once(
         session,
         LayerContentRow,
         LayerContentRow.normalized_digest,
         normalized_digest=layer.normalized_digest,
-        file_count=len(layer.entries),
-        content_size=sum(entry.size for entry in layer.entries),
-        base_id=base_id,
+        file_count=count,
+        content_size=content_size,
+        base_id=base_id if delta is not None else None,
     )
     if content_id is None:  # another worker stored the same content just now
         stored: int = session.scalars(
             select(LayerContentRow.id).where(LayerContentRow.normalized_digest == layer.normalized_digest)
         ).one()
         return stored
-    if rows:
-        session.execute(insert(LayerFileRow), [_file_row(content_id, row) for row in rows])
+    for batch in batched(rows, _INSERT_BATCH, lambda row: _file_row(content_id, row)):
+        session.execute(insert(LayerFileRow), batch)
     return content_id
 
 
 # A delta row for an entry of the base that the content does not have: its path, and in `link_target` the
 # marker type it was ("whiteout", "opaque"), "" for any other entry.
 GONE = "gone"
-_MARKERS = (EntryType.WHITEOUT, EntryType.OPAQUE)
 
 
-def _entry_key(entry: FileEntry) -> tuple[str, str]:
-    """A manifest holds one entry per key: its path, and whether it is a whiteout or opaque marker."""
-    return (entry.path, entry.type.value if entry.type in _MARKERS else "")
-
-
-def _delta(base: Sequence[FileEntry], entries: Sequence[FileEntry]) -> list[FileEntry | tuple[str, str]] | None:
-    """The entries that differ from the base's (whole), then the base's keys they lack; None when either
-    manifest lists a key twice (one stored before manifests were made one per path), which a delta cannot say."""
-    old = {_entry_key(entry): entry for entry in base}
-    new = {_entry_key(entry): entry for entry in entries}
-    if len(old) != len(base) or len(new) != len(entries):
-        return None
-    changed: list[FileEntry | tuple[str, str]] = [entry for key, entry in new.items() if old.get(key) != entry]
-    return changed + [key for key in old if key not in new]
+def _delta(
+    base: Iterable[FileEntry], entries: Iterable[FileEntry], limit: int
+) -> list[FileEntry | tuple[str, str]] | None:
+    """The entries that differ from the base's (whole), then the base's keys they lack; None when that is
+    more than `limit` rows, or when either manifest lists a key twice (one stored before manifests were
+    made one per path), which a delta cannot say."""
+    changed: list[FileEntry | tuple[str, str]] = []
+    gone: list[FileEntry | tuple[str, str]] = []
+    for _path, before, after in by_path(base, entries):
+        old = {entry_key(entry): entry for entry in before}
+        new = {entry_key(entry): entry for entry in after}
+        if len(old) != len(before) or len(new) != len(after):
+            return None
+        changed.extend(entry for key, entry in new.items() if old.get(key) != entry)
+        gone.extend(key for key in old if key not in new)
+        if len(changed) + len(gone) > limit:
+            return None
+    return changed + gone
 
 
 def _file_row(content_id: int, row: FileEntry | tuple[str, str]) -> dict[str, Any]:
@@ -292,7 +302,7 @@ def load_image(session: Session, build_id: int) -> ImageRecord:
             size=layer.size,
             instruction=layer.instruction,
             normalized_digest=layer.content.normalized_digest,
-            entries=_layer_entries(session, layer.content_id, layer.content.base_id),
+            entries=StoredManifest(session, layer.content_id, layer.content.base_id, layer.content.file_count),
         )
         for layer in build.layers
     )
@@ -306,39 +316,86 @@ def load_image(session: Session, build_id: int) -> ImageRecord:
     )
 
 
-def _layer_entries(session: Session, content_id: int, base_id: int | None) -> tuple[FileEntry, ...]:
-    """A layer content's manifest, in manifest order; a delta applied to its base's."""
-    if base_id is None:
-        return _stored_entries(session, content_id)
-    entries = {_entry_key(entry): entry for entry in _stored_entries(session, base_id)}
-    for row in session.scalars(select(LayerFileRow).where(LayerFileRow.content_id == content_id)):
-        if row.type == GONE:
-            entries.pop((row.path, row.link_target), None)
-        else:
-            entry = _entry(row)
-            entries[_entry_key(entry)] = entry
-    return tuple(sorted(entries.values(), key=lambda entry: (entry.path, entry.type.value)))
+class StoredManifest(Manifest):
+    """A stored layer content's manifest, in manifest order, read from the database in batches each time it
+    is iterated (a delta applied to its base's as it goes). Valid while its session is open.
+
+    A check judges a build against its baseline's manifests; most layers match by
+    digest and are never read, and a layer of a million files is never held whole.
+    """
+
+    def __init__(self, session: Session, content_id: int, base_id: int | None, count: int) -> None:
+        self._session = session
+        self._content_id = content_id
+        self._base_id = base_id
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[FileEntry]:
+        if self._base_id is None:
+            yield from _stored_entries(self._session, self._content_id)
+            return
+        changed: list[FileEntry] = []
+        gone: set[tuple[str, str]] = set()
+        for entry in _stored_entries(self._session, self._content_id, delta=True):
+            if isinstance(entry, tuple):
+                gone.add(entry)
+            else:
+                changed.append(entry)
+        yield from apply_delta(_stored_entries(self._session, self._base_id), changed, gone)
+
+    def __repr__(self) -> str:
+        return f"StoredManifest(content {self._content_id}, {self._count} entries)"
 
 
-def _stored_entries(session: Session, content_id: int) -> tuple[FileEntry, ...]:
-    files = session.scalars(select(LayerFileRow).where(LayerFileRow.content_id == content_id).order_by(LayerFileRow.id))
-    return tuple(_entry(f) for f in files)
+_FILE_COLUMNS = (
+    LayerFileRow.path,
+    LayerFileRow.type,
+    LayerFileRow.mode,
+    LayerFileRow.uid,
+    LayerFileRow.gid,
+    LayerFileRow.size,
+    LayerFileRow.sha256,
+    LayerFileRow.link_target,
+    LayerFileRow.normalized_sha256,
+    LayerFileRow.xattrs,
+    LayerFileRow.device,
+)
+_TYPES = {entry_type.value: entry_type for entry_type in EntryType}
 
 
-def _entry(f: LayerFileRow) -> FileEntry:
-    return FileEntry(
-        path=f.path,
-        type=EntryType(f.type),
-        mode=f.mode,
-        uid=f.uid,
-        gid=f.gid,
-        size=f.size,
-        sha256=f.sha256,
-        link_target=f.link_target,
-        normalized_sha256=f.normalized_sha256 or "",
-        xattrs=f.xattrs,
-        device=f.device,
+@overload
+def _stored_entries(session: Session, content_id: int) -> Iterator[FileEntry]: ...
+
+
+@overload
+def _stored_entries(
+    session: Session, content_id: int, *, delta: Literal[True]
+) -> Iterator[FileEntry | tuple[str, str]]: ...
+
+
+def _stored_entries(
+    session: Session, content_id: int, *, delta: bool = False
+) -> Iterator[FileEntry] | Iterator[FileEntry | tuple[str, str]]:
+    """A content's rows in the order they were stored (manifest order), streamed; with `delta`, a GONE row
+    as its key."""
+    result = session.execute(
+        select(*_FILE_COLUMNS)
+        .where(LayerFileRow.content_id == content_id)
+        .order_by(LayerFileRow.id)
+        .execution_options(yield_per=_INSERT_BATCH)
     )
+    types = _TYPES
+    try:
+        for path, kind, mode, uid, gid, size, sha256, link, normalized, xattrs, device in result:
+            if delta and kind == GONE:
+                yield (path, link)
+            else:
+                yield FileEntry(path, types[kind], mode, uid, gid, size, sha256, link, normalized or "", xattrs, device)
+    finally:
+        result.close()
 
 
 def base_images(session: Session, build_id: int) -> tuple[BaseImage, ...]:

@@ -201,7 +201,8 @@ def test_a_manifest_stored_before_0009_is_marked_recorded_once_a_layer_with_its_
         targets.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
     old = store((replace(entry, xattrs=None, device=None),))  # what revision 0009 leaves of an older row
     with db.session() as session:
-        assert images.load_image(session, old).layers[0].entries[0].xattrs is None
+        (stored,) = images.load_image(session, old).layers[0].entries
+        assert stored.xattrs is None
     store((entry,))  # the same digest, read by this release: no xattrs, no devices
     with db.session() as session:
         (read_back,) = images.load_image(session, old).layers[0].entries

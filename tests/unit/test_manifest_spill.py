@@ -8,6 +8,7 @@ import hashlib
 import io
 import tarfile
 from collections.abc import Collection, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event, select
@@ -90,7 +91,16 @@ def _image(manifest: Collection[FileEntry], digest: str) -> ImageRecord:
     return ImageRecord("sha256:" + "1" * 64, (layer,), {"config": {}}, "sha256:" + "2" * 64)
 
 
-def test_a_spilled_manifest_is_stored_and_read_back_whole_and_as_a_delta(db: Database, spill_at_7: None) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    """A SQLite file, or a new database on a real PostgreSQL server (read back with a server-side cursor)."""
+    if request.param == "sqlite":
+        return Database(f"sqlite:///{tmp_path / 'drift.db'}")
+    return Database(str(request.getfixturevalue("postgres_url")))
+
+
+def test_a_spilled_manifest_is_stored_and_read_back_whole_and_as_a_delta(any_db: Database, spill_at_7: None) -> None:
+    db = any_db
     with db.session() as session:
         targets.save_target(session, TargetSpec(name="t", repo="/r", commit="a" * 40))
     stored = []

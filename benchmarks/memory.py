@@ -8,12 +8,13 @@ as `docker save` writes it) and once to stream it.
 
 In a process of its own, what `drift run` does with a built image, without the
 engine: night 1 reads the stream (with the package catalogers) and records it
-in a new SQLite database as the baseline; night 2 reads the image again, one
-file changed, compares it with the baseline read back from the database, and
-records it with its finding (its layer stored as a delta). The peak RSS of the
-whole is printed beside the target.
+in a new SQLite database (with --postgres, a new database on that server)
+as the baseline; night 2 reads the image again, one file changed, compares
+it with the baseline read back from the database, and records it with its
+finding (its layer stored as a delta). The peak RSS of the whole is printed
+beside the target.
 
-    python benchmarks/memory.py [--files 1000000]
+    python benchmarks/memory.py [--files 1000000] [--postgres postgresql://drift@host/postgres]
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from storage import drop_postgres_database, new_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MB = 150.0
@@ -49,7 +52,7 @@ from drift.values import TargetSpec, Verdict
 files = int(sys.argv[1])
 seconds = {}
 with tempfile.TemporaryDirectory() as directory:
-    db = Database(f"sqlite:///{Path(directory) / 'drift.db'}")
+    db = Database(sys.argv[3] if len(sys.argv) > 3 else f"sqlite:///{Path(directory) / 'drift.db'}")
     with db.session() as session:
         targets.save_target(session, TargetSpec(name="many", repo="/r", commit="a" * 40))
     for night in (1, 2):
@@ -142,21 +145,29 @@ def saved_stream(files: int, night: int = 1) -> Iterator[bytes]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1_000_000)
+    parser.add_argument("--postgres", help="a PostgreSQL server URL: the nights go to a new database there")
     options = parser.parse_args()
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(options.files), str(Path(__file__).resolve().parent)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    db_url = [new_postgres_database(options.postgres)] if options.postgres else []
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(options.files), str(Path(__file__).parent.resolve()), *db_url],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+    finally:
+        if options.postgres and db_url:
+            drop_postgres_database(options.postgres, db_url[0])
     if result.returncode != 0:
         print(result.stderr, file=sys.stderr)
         return 2
     measured = json.loads(result.stdout)
     peak_mb = measured["max_rss_kb"] / 1024
     verdict = "ok" if peak_mb < TARGET_MB else "OVER"
-    print(f"image of {options.files:,} small files, {measured['entries']:,} manifest entries, generated as a stream")
+    where = "PostgreSQL" if options.postgres else "SQLite"
+    entries = measured["entries"]
+    print(f"{where}: image of {options.files:,} small files, {entries:,} manifest entries, generated as a stream")
     for phase, seconds in measured["seconds"].items():
         print(f"{phase}: {seconds:.1f} s")
     findings = ", ".join(measured["findings"]) or "none"

@@ -69,7 +69,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
     parser.add_argument("--postgres", help="a PostgreSQL server URL: the nights go to a new database there")
     options = parser.parse_args()
-    db_url = _new_postgres_database(options.postgres) if options.postgres else None
+    db_url = new_postgres_database(options.postgres) if options.postgres else None
     workdir = options.keep or Path(tempfile.mkdtemp(prefix="drift-bench-storage-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
@@ -125,10 +125,10 @@ def main() -> int:
         if options.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
         if options.postgres and db_url:
-            _drop_postgres_database(options.postgres, db_url)
+            drop_postgres_database(options.postgres, db_url)
 
 
-def _new_postgres_database(server: str) -> str:
+def new_postgres_database(server: str) -> str:
     import psycopg
 
     name = f"drift_bench_storage_{os.getpid()}"
@@ -137,7 +137,7 @@ def _new_postgres_database(server: str) -> str:
     return f"{server.rpartition('/')[0]}/{name}"
 
 
-def _drop_postgres_database(server: str, url: str) -> None:
+def drop_postgres_database(server: str, url: str) -> None:
     import psycopg
 
     with psycopg.connect(server, autocommit=True) as connection:

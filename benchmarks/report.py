@@ -11,7 +11,8 @@ temporary SQLite file and, when DRIFT_BENCH_POSTGRES_URL names a server (postgre
 the benchmark makes and drops its own database there), into PostgreSQL. Then each command runs as a user
 runs it, `python -m drift --db URL ...` in a subprocess, and the median wall time of --repeat runs is
 printed beside its target. --keep DIR keeps the SQLite file there and reuses it on the next run (writing the
-history takes minutes).
+history takes minutes); with DRIFT_BENCH_POSTGRES_URL it also keeps the PostgreSQL database
+drift_bench_<targets>x<nights> on the server and reuses it (the name of its drifting target is kept in DIR).
 """
 
 from __future__ import annotations
@@ -147,6 +148,22 @@ def postgres_database(server: str) -> Iterator[str]:
             connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def kept_postgres_database(server: str, name: str, complete: bool) -> tuple[str, bool]:
+    """The database `name` on the server, kept between runs, and whether it is new (its history still to write):
+    made afresh unless it is there with a complete history in it."""
+    import psycopg
+
+    admin = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+        if exists and not complete:  # a run cut off while writing it
+            connection.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        if not (exists and complete):
+            connection.execute(f"CREATE DATABASE {name}")
+    base, _, _ = server.rpartition("/")
+    return f"{base}/{name}", not (exists and complete)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--targets", type=int, default=1000)
@@ -166,7 +183,17 @@ def main() -> None:
             print(f"SQLite: written in {time.perf_counter() - started:.0f} s, {path.stat().st_size / 1e6:.0f} MB")
         measure("SQLite", f"sqlite:///{path}", name_file.read_text(), args.repeat)
     server = os.environ.get("DRIFT_BENCH_POSTGRES_URL")
-    if server:
+    if server and args.keep:
+        name = f"drift_bench_{args.targets}x{args.nights}"
+        name_file = args.keep / f"report-{args.targets}x{args.nights}.postgres.target"
+        url, new = kept_postgres_database(server, name, complete=name_file.exists())
+        if new:
+            name_file.unlink(missing_ok=True)
+            started = time.perf_counter()
+            name_file.write_text(write_history(url, args.targets, args.nights))
+            print(f"PostgreSQL: written in {time.perf_counter() - started:.0f} s, kept as {name}")
+        measure("PostgreSQL", url, name_file.read_text(), args.repeat)
+    elif server:
         with postgres_database(server) as url:
             started = time.perf_counter()
             drifting = write_history(url, args.targets, args.nights)

@@ -7,8 +7,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from rich.box import HEAVY_HEAD
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.padding import Padding
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
@@ -235,21 +239,136 @@ def render_report(console: Console, rows: Sequence[tuple[TargetSpec, BuildSummar
         )
         for spec, latest, history in rows
     ]
-    headers = ("target", "commit", "verdict", "since", "build", "good streak")
-    table = Table(title="drift report")
-    for index, column in enumerate(headers):
-        # Each width is what Rich would measure (these cells are one line each): given, Rich skips measuring
-        # every cell of a thousand-target report.
-        width = max([cell_len(column), *(_cell_width(row[index]) for row in cells)])
-        table.add_column(column, no_wrap=True, width=width)
-    table.add_column("explanation", overflow="fold", ratio=1)
-    for row in cells:
-        table.add_row(*row)
-    console.print(table)
+    console.print(_ReportTable(cells))
+
+
+_REPORT_HEADERS = ("target", "commit", "verdict", "since", "build", "good streak", "explanation")
+
+
+class _ReportTable:
+    """The report's table, drawn as Rich draws its Table, without Rich measuring, wrapping and padding each of a
+    thousand targets' cells one by one (that took most of `drift report`'s second).
+
+    Rich lays the table out: its title, header and borders come from a Rich Table without rows, and every cell
+    that is not one plain line (a verdict with its colour, an explanation that folds) is rendered by Rich as its
+    Table renders a cell. The cells that are one plain line, almost all of them, are padded here. A table too wide
+    for the width, or a cell Rich would measure differently (a tab, a newline, edge spaces), is left to Rich's
+    Table whole. tests/unit/test_report_render.py holds the two to the same text, in colour and without.
+    """
+
+    def __init__(self, cells: Sequence[tuple[str | Text, ...]]) -> None:
+        self.cells = cells
+
+    def table(self, widths: Sequence[int | None]) -> Table:
+        """Rich's Table of these columns: with every row, or (given every width) without rows."""
+        table = Table(title="drift report")
+        for header, width in zip(_REPORT_HEADERS[:-1], widths[:-1], strict=True):
+            table.add_column(header, no_wrap=True, width=width)
+        table.add_column(_REPORT_HEADERS[-1], overflow="fold", ratio=1, width=widths[-1])
+        if widths[-1] is None:
+            for row in self.cells:
+                table.add_row(*row)
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # Each fixed width is what Rich would measure: these cells are one line each.
+        fixed = [
+            max([cell_len(header), *(_cell_width(row[index]) for row in self.cells)])
+            for index, header in enumerate(_REPORT_HEADERS[:-1])
+        ]
+        explanations = [row[-1] for row in self.cells if isinstance(row[-1], str)]
+        # The room Rich leaves the explanation: the widest one, folded into what the other columns leave.
+        extra = len(_REPORT_HEADERS) + 1  # the borders
+        room = options.max_width - extra - sum(width + 2 for width in fixed)
+        simple = len(explanations) == len(self.cells) and all(_one_plain_line(text) for text in explanations)
+        if not simple or room < 3:
+            yield self.table([*fixed, None])
+            return
+        widest = max([cell_len(_REPORT_HEADERS[-1]), *(_width(text) for text in explanations if text)]) + 2
+        widths = [*(width + 2 for width in fixed), min(widest, room)]
+        # The title, the header and its borders; the bottom edge is drawn after the rows.
+        header = list(Segment.split_lines(console.render(self.table([*fixed, widths[-1] - 2]), options)))
+        for line in header[:-1]:
+            yield from line
+            yield Segment.line()
+        box = (Table().box or HEAVY_HEAD).substitute(options, safe=console.safe_box)
+        rendered: dict[tuple[str, str, int], list[list[Segment]]] = {}
+        for number, row in enumerate(self.cells, start=1):
+            last = number == len(self.cells)
+            left, divider, right = (
+                (box.foot_left, box.foot_vertical, box.foot_right)
+                if last
+                else (box.mid_left, box.mid_vertical, box.mid_right)
+            )
+            cells = [
+                self._cell(console, options, cell, width, index == len(widths) - 1, rendered)
+                for index, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ]
+            height = max(len(cell) for cell in cells)
+            if height > 1:
+                cells = [
+                    Segment.set_shape(Segment.align_top(cell, w, height, Style()), w, height)
+                    for cell, w in zip(cells, widths, strict=True)
+                ]
+            for at in range(height):
+                # Unstyled text joined into one segment: the console measures each segment it prints.
+                plain = left
+                for position, cell in enumerate(cells):
+                    if position:
+                        plain += divider
+                    for segment in cell[at]:
+                        if segment.style or segment.control:
+                            yield Segment(plain)
+                            yield segment
+                            plain = ""
+                        else:
+                            plain += segment.text
+                yield Segment(plain + right)
+                yield Segment.line()
+        yield Segment(box.get_bottom(widths))
+        yield Segment.line()
+
+    @staticmethod
+    def _cell(
+        console: Console,
+        options: ConsoleOptions,
+        cell: str | Text,
+        width: int,
+        folds: bool,
+        rendered: dict[tuple[str, str, int], list[list[Segment]]],
+    ) -> list[list[Segment]]:
+        """A cell's lines, padded to its column's width."""
+        if isinstance(cell, str) and _one_plain_line(cell) and (length := _width(cell)) <= width - 2:
+            return [[Segment(" " + cell + " " * (width - 1 - length))]]
+        key = (cell.plain, str(cell.style), width) if isinstance(cell, Text) else (cell, "", width)
+        lines = rendered.get(key)
+        if lines is None:  # as Table renders a cell: padded, folded at the column's width
+            cell_options = options.update(
+                width=width,
+                justify="left",
+                no_wrap=not folds,
+                overflow="fold" if folds else "ellipsis",
+                height=None,
+                highlight=False,
+            )
+            lines = console.render_lines(Padding(cell, (0, 1)), cell_options, style=Style())
+            if isinstance(cell, Text):  # the verdicts: a few distinct cells, a thousand times each
+                rendered[key] = lines
+        return lines
 
 
 def _cell_width(cell: str | Text) -> int:
-    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+    return cell.cell_len if isinstance(cell, Text) else _width(cell)
+
+
+def _width(text: str) -> int:
+    """The cells `text` takes in a terminal (printable ASCII: one a character, measured without Rich)."""
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+
+
+def _one_plain_line(text: str) -> bool:
+    """Text that Rich would measure and lay out as it is, on one line."""
+    return text.isprintable() and text == text.strip()
 
 
 def render_history(console: Console, name: str, builds: Sequence[BuildSummary]) -> None:

@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 from support.synthetic_history import FIRST_NIGHT, Row, synthetic_risks, synthetic_rows
 
 from drift.report import build_markdown, table
 from drift.report.annotations import github_annotations
 from drift.report.document import alert_document, package_document, spec_document
+from drift.report.explanation import since
 from drift.report.formats import REPORT_FORMATS, ReportContext
 from drift.report.printable import printable, printable_block, printable_build, printable_spec
 from drift.values import BuildSummary, Finding, Package, TargetSpec, Verdict
@@ -51,6 +54,65 @@ def test_the_table_report_names_each_verdict_and_its_explanation() -> None:
     drifted = latest(Verdict.DRIFTED)
     assert "drift report" in text and "drifted" in text and "never built" in text
     assert str(drifted.id) in text
+
+
+def _rich_report_table(console: Console, rows: list[Row]) -> None:
+    """The report table as Rich's Table lays it out, every cell measured and rendered by Rich (as drift drew
+    it before it wrote the plain cells itself)."""
+    cells = [
+        (
+            spec.name,
+            spec.commit[:12],
+            table.verdict_text(latest.verdict) if latest else Text("never built", style="dim"),
+            table._when(since(history)),
+            str(latest.id) if latest else "-",
+            str(table._streak(history)),
+            table._top_finding(latest),
+        )
+        for spec, latest, history in rows
+    ]
+    rich_table = Table(title="drift report")
+    for index, column in enumerate(("target", "commit", "verdict", "since", "build", "good streak")):
+        rich_table.add_column(
+            column, no_wrap=True, width=max(Text(str(c[index])).cell_len for c in [(column,) * 7, *cells])
+        )
+    rich_table.add_column("explanation", overflow="fold", ratio=1)
+    for row in cells:
+        rich_table.add_row(*row)
+    console.print(rich_table)
+
+
+def _odd_rows() -> list[Row]:
+    """Rows whose explanations fold, hold a tab or edge spaces, or are wider than any terminal."""
+    odd = []
+    for number, (spec, latest, history) in enumerate(ROWS[:8]):
+        if latest is not None:
+            error = ["x" * 300, "a\tb", " edged ", "wide 漢字 " * 30, "", "é" * 3, "ok", "two  spaces"][number]
+            latest = replace(latest, verdict=Verdict.ERROR, error=error)
+        odd.append((spec, latest, history))
+    return odd
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+@pytest.mark.parametrize("width", [20, 60, 100, 160, 250])
+@pytest.mark.parametrize("rows", ["synthetic", "odd", "one", "none"])
+def test_the_report_table_is_the_table_rich_draws(terminal: bool, width: int, rows: str) -> None:
+    chosen = {"synthetic": ROWS, "odd": _odd_rows(), "one": ROWS[:1], "none": []}[rows]
+    texts = []
+    for render in (table.render_report, _rich_report_table):
+        buffer = io.StringIO()
+        out = Console(
+            file=buffer,
+            width=width,
+            force_terminal=terminal,
+            color_system="truecolor" if terminal else None,
+            markup=False,
+            highlight=False,
+            emoji=False,
+        )
+        render(out, chosen)
+        texts.append(buffer.getvalue())
+    assert texts[0] == texts[1]
 
 
 def test_a_drifted_outcome_lists_its_layer_instruction_and_paths() -> None:

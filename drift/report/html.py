@@ -52,21 +52,20 @@ class _Cell:
     build: BuildSummary | None = None
     others: list[BuildSummary] = field(default_factory=list)  # earlier builds the same night
 
-    @property
-    def css(self) -> str:
-        if self.build is None:
-            return "c none"
-        classes = f"c v-{verdict_key(self.build).replace(' ', '-')}"
-        if any(f.new and not f.ignored for f in self.build.findings):
-            classes += " new"
-        return classes
-
-    @property
-    def title(self) -> str:
-        if self.build is None:
-            return f"{self.night.isoformat()}: no build"
+    def html(self) -> str:
+        """The cell's element: a link to its build, coloured by its verdict (a dot for a new finding)."""
+        night = self.night.isoformat()
+        build = self.build
+        if build is None:
+            return f'<span class="c none" title="{night}: no build"></span>'
+        verdict = verdict_key(build)
+        new = " new" if any(f.new and not f.ignored for f in build.findings) else ""
         more = f" (+{len(self.others)} earlier that night)" if self.others else ""
-        return f"{self.night.isoformat()}: {verdict_key(self.build)}, build {self.build.id}{more}"
+        # Every part is drift's own words, dates and numbers: nothing to escape.
+        return (
+            f'<a class="c v-{verdict.replace(" ", "-")}{new}" href="#build={build.id}" data-build="{build.id}" '
+            f'title="{night}: {verdict}, build {build.id}{more}"></a>'
+        )
 
 
 @dataclass
@@ -74,7 +73,20 @@ class _Row:
     name: str
     verdict: str
     problem: bool
-    cells: list[_Cell]
+    cells: Markup  # the row's night cells, oldest first
+
+
+# A build's entry in the page's data, its keys in this order (the optional ones only when they hold something).
+_BUILD_KEYS = (
+    "t", "v", "status", "at", "commit", "x", "sec", "cmp", "pub", "base", "acc", "err", "step", "log", "f", "new",
+    "more", "noise", "r", "night",
+)  # fmt: skip
+
+
+def _minute(moment: datetime) -> str:
+    """ "YYYY-MM-DD HH:MM" in UTC, as strftime writes it (sixty thousand of them, without strftime)."""
+    moment = utc(moment)
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {moment.hour:02d}:{moment.minute:02d}"
 
 
 class _BuildIndex:
@@ -86,8 +98,9 @@ class _BuildIndex:
         self.findings: list[list[object]] = []
         self.finding_ids: dict[tuple[object, ...], int] = {}
         self.risks: list[dict[str, object]] = []
-        self.risk_ids: dict[str, int] = {}
+        self.risk_ids: dict[object, int] = {}
         self.builds: dict[str, dict[str, object]] = {}
+        self.shared: dict[tuple[object, ...], dict[str, object]] = {}
 
     def _finding(self, finding: Finding) -> int:
         fields: list[object] = [
@@ -110,7 +123,11 @@ class _BuildIndex:
 
     def _risk(self, risk: Mapping[str, object]) -> int:
         document = {k: risk.get(k, "") for k in ("id", "line", "subject", "message", "fix")}
-        key = json.dumps(document, sort_keys=True, default=str)
+        values = tuple(document.values())
+        # Risks are strings and line numbers: their values are their key, without writing them as JSON.
+        key: object = (
+            values if all(type(v) in (str, int) for v in values) else json.dumps(document, sort_keys=True, default=str)
+        )
         if key not in self.risk_ids:
             self.risk_ids[key] = len(self.risks)
             self.risks.append(document)
@@ -119,22 +136,46 @@ class _BuildIndex:
     def add(self, target: int, build: BuildSummary, same_night: Sequence[BuildSummary] = ()) -> None:
         if str(build.id) in self.builds:
             return
+        document: dict[str, object] = {"t": target, **self._shared(build)}
+        document["at"] = _minute(build.started_at)
+        if build.finished_at is not None:
+            document["sec"] = round((utc(build.finished_at) - utc(build.started_at)).total_seconds())
+        risks = self.risks_by_build.get(build.id, ())
+        if risks:
+            document["r"] = [self._risk(r) for r in risks]
+        night = [b.id for b in same_night if b.id != build.id]
+        if night:
+            document["night"] = night
+        # The keys in the order the page has always had them.
+        self.builds[str(build.id)] = {key: document[key] for key in _BUILD_KEYS if key in document}
+
+    def _shared(self, build: BuildSummary) -> dict[str, object]:
+        """What a build's entry has in common with every build of the same outcome: a target's nights mostly
+        repeat one verdict, explanation and findings, made once here."""
+        key = (
+            build.verdict,
+            build.status,
+            build.commit,
+            build.findings,
+            build.error,
+            build.failed_step,
+            build.log_tail,
+            build.compared_to,
+            build.published,
+            build.compared_to_published,
+            build.is_baseline,
+            build.accepted,
+        )
+        shared = self.shared.get(key)
+        if shared is not None:
+            return shared
         real = real_findings(build)
         shown = real[:MAX_PANEL_FINDINGS]
         noise_rules: dict[str, int] = defaultdict(int)
         for finding in build.findings:
             if finding.ignored:
                 noise_rules[finding.ignored_by or "ignored"] += 1
-        document: dict[str, object] = {
-            "t": target,
-            "v": verdict_key(build),
-            "status": build.status,
-            "at": utc(build.started_at).strftime("%Y-%m-%d %H:%M"),
-            "commit": build.commit,
-            "x": explanation(build),
-        }
-        if build.finished_at is not None:
-            document["sec"] = round((utc(build.finished_at) - utc(build.started_at)).total_seconds())
+        shared = {"v": verdict_key(build), "status": build.status, "commit": build.commit, "x": explanation(build)}
         optional: dict[str, object] = {
             "cmp": build.compared_to,
             "pub": build.published or build.compared_to_published,
@@ -147,11 +188,10 @@ class _BuildIndex:
             "new": [i for i, f in enumerate(shown) if f.new],
             "more": len(real) - len(shown),
             "noise": sorted(noise_rules.items()),
-            "r": [self._risk(r) for r in self.risks_by_build.get(build.id, ())],
-            "night": [b.id for b in same_night if b.id != build.id],
         }
-        document.update({key: value for key, value in optional.items() if value})
-        self.builds[str(build.id)] = document
+        shared.update({key: value for key, value in optional.items() if value})
+        self.shared[key] = shared
+        return shared
 
     def blob(self) -> Markup:
         """The JSON, safe inside a <script type="application/json"> element."""
@@ -274,8 +314,9 @@ def report_html(
     timeline: list[_Row] = []
     for target, (spec, latest, history) in enumerate(ordered):
         cells = [_Cell(night) for night in nights]
-        for build in sorted(history, key=lambda b: (utc(b.started_at), b.id)):  # oldest first: the newest wins
-            position = column.get(utc(build.started_at).date())
+        started = [(utc(build.started_at), build.id, build) for build in history]
+        for moment, _id, build in sorted(started, key=lambda item: item[:2]):  # oldest first: the newest wins
+            position = column.get(moment.date())
             if position is None:
                 continue
             cell = cells[position]
@@ -289,7 +330,8 @@ def report_html(
                     index.add(target, other, [*cell.others, cell.build])
         if latest is not None:
             index.add(target, latest)
-        timeline.append(_Row(spec.name, verdict_key(latest), latest is not None and latest.verdict in PROBLEMS, cells))
+        problem = latest is not None and latest.verdict in PROBLEMS
+        timeline.append(_Row(spec.name, verdict_key(latest), problem, Markup("".join(c.html() for c in cells))))
     environment = _environment()
     cell_size = _cell_size(len(ordered))
     css = environment.get_template("report.css.j2").render(cell=cell_size)

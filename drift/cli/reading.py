@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -74,22 +75,21 @@ def report_command(
     db = settings(ctx).database()
     rows = report_rows(db, names or [], _parse_since(since))
 
-    shown = [night.id for _spec, _latest, nights in rows for night in nights]
+    shown = [night.id for _spec, _latest, brief in rows for night in brief]
 
-    def risks() -> dict[int, list[dict[str, Any]]]:
-        with db.session() as session:
-            return history.build_risks(session, shown)
-
-    def builds() -> dict[int, BuildSummary]:
+    @functools.cache
+    def nights() -> tuple[dict[int, BuildSummary], dict[int, list[dict[str, Any]]]]:
+        """The nights' builds and their risks, read together once, for the formats that show them."""
         from drift.report.printable import printable_build
 
         with db.session() as session:
-            return {build_id: printable_build(b) for build_id, b in history.builds_by_id(session, shown).items()}
+            builds, risks = history.night_builds(session, shown)
+        return {build_id: printable_build(b) for build_id, b in builds.items()}, risks
 
     context = ReportContext(
         now=datetime.now(UTC),
-        risks=risks,
-        builds=builds,
+        risks=lambda: nights()[1],
+        builds=lambda: nights()[0],
         terminal=output is None and out.is_terminal,
         width=max(out.width, 160),
     )

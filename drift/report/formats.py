@@ -22,8 +22,9 @@ class ReportContext:
     Attributes:
         now: when the report is made (UTC).
         risks: the static risks of given builds, by build id (read only by the formats that show them).
-        builds: the rows' recent builds in full, by id (read only by the formats that show each night's
-            build); a history given as whole builds is used as it is.
+        builds: the rows' recent builds as the timeline shows each night (history.night_builds: all but the
+            image, builder, base images and fetch ledger), by id, read only by the formats that show each
+            night's build; a history given as whole builds is used as it is.
         terminal: whether the text goes to a terminal (colours in the table).
         width: the table's width.
     """

@@ -187,6 +187,83 @@ def get_build(session: Session, build_id: int) -> BuildSummary:
     return found[0]
 
 
+# A night of the report's timeline: a build's columns without those only `drift show` shows.
+_NIGHT_COLUMNS = (
+    BuildRow.id,
+    TargetRow.name,
+    BuildRow.fingerprint,
+    BuildRow.commit,
+    BuildRow.status,
+    BuildRow.verdict,
+    BuildRow.started_at,
+    BuildRow.finished_at,
+    BuildRow.compared_to_id,
+    BuildRow.error,
+    BuildRow.failed_step,
+    BuildRow.log_tail,
+    BuildRow.published,
+    type_coerce(BuildRow.risks, Text),
+)
+
+
+def night_builds(
+    session: Session, build_ids: Collection[int]
+) -> tuple[dict[int, BuildSummary], dict[int, list[dict[str, Any]]]]:
+    """Many builds at once, by id, as the report's timeline shows each night (verdict, times, commit, baseline,
+    error and log, findings), and the static risks found in each one's Dockerfile, read
+    together. What only `drift show` shows of a build (its image id, builder, engine, base images and fetch
+    ledger) is left empty: a year of nights would read it for nothing."""
+    query = select(*_NIGHT_COLUMNS).join(TargetRow, TargetRow.id == BuildRow.target_id).where(BuildRow.id.in_(IDS))
+    rows = read_rows_for(session, query, build_ids)
+    ids = [row[0] for row in rows]
+    findings = _findings_of(session, ids)
+    baselines = _baselines_of(session, ids)
+    published = _published_of(session, [row.compared_to_id for row in rows if row.compared_to_id is not None])
+    decoded: dict[str, list[dict[str, Any]]] = {}
+    nights = {}
+    risks = {}
+    for (
+        build_id,
+        target,
+        fingerprint,
+        commit,
+        status,
+        verdict,
+        started_at,
+        finished_at,
+        compared_to,
+        error,
+        failed_step,
+        log_tail,
+        published_as,
+        stored_risks,
+    ) in rows:
+        risks[build_id] = _risks(stored_risks, decoded)
+        accepted = baselines.get(build_id)
+        nights[build_id] = BuildSummary(
+            id=build_id,
+            target=target,
+            fingerprint=fingerprint,
+            commit=commit,
+            status=status,
+            verdict=_VERDICTS[verdict] if verdict else None,
+            started_at=started_at,
+            finished_at=finished_at,
+            image_id=None,
+            builder=None,
+            compared_to=compared_to,
+            error=error,
+            failed_step=failed_step,
+            log_tail=log_tail,
+            findings=findings.get(build_id, ()),
+            is_baseline=accepted is not None,
+            accepted=bool(accepted),
+            published=published_as,
+            compared_to_published=published.get(compared_to) if compared_to is not None else None,
+        )
+    return nights, risks
+
+
 def builds_by_id(session: Session, build_ids: Collection[int]) -> dict[int, BuildSummary]:
     """Many builds at once, by id (ids of no build are left out)."""
     rows = read_rows_for(session, _summary_query().where(BuildRow.id.in_(IDS)), build_ids)
@@ -244,20 +321,14 @@ def report_overview(
     ]
 
 
-def build_risks(session: Session, build_ids: Collection[int]) -> dict[int, list[dict[str, Any]]]:
-    """The static risks found in the Dockerfile of each of many builds, by build."""
-    # As stored: the builds of one Dockerfile store the same text, read once.
-    query = select(BuildRow.id, type_coerce(BuildRow.risks, Text)).where(BuildRow.id.in_(IDS))
-    read: dict[str, list[dict[str, Any]]] = {}
-    risks = {}
-    for build_id, stored in read_rows_for(session, query, build_ids):
-        if isinstance(stored, str):
-            if stored not in read:
-                read[stored] = list(json.loads(stored) or [])
-            risks[build_id] = list(read[stored])
-        else:  # None, or what a driver that decodes JSON itself (psycopg) gave
-            risks[build_id] = list(stored or [])
-    return risks
+def _risks(stored: Any, decoded: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A build's risks as stored: JSON text, decoded once for all the builds of one Dockerfile (`decoded`),
+    None, or what a driver that decodes JSON itself (psycopg) gave."""
+    if isinstance(stored, str):
+        if stored not in decoded:
+            decoded[stored] = list(json.loads(stored) or [])
+        return list(decoded[stored])
+    return list(stored or [])
 
 
 def latest_succeeded_build_id(session: Session, target: str) -> int | None:

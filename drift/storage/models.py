@@ -62,10 +62,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" text: read by the C parser, not SQLAlchemy's regular
         # expression (a report reads a hundred thousand of them).
         def process(value: Any) -> datetime | None:
-            if value is None:
-                return None
-            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-            return self.process_result_value(moment, dialect)
+            if isinstance(value, str):
+                moment = datetime.fromisoformat(value)
+                return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+            return self.process_result_value(value, dialect)
 
         return process
 

@@ -14,9 +14,11 @@ from typing import Any
 from drift import __version__
 from drift.report.explanation import Rows
 from drift.report.printable import printable
-from drift.values import BuildSummary, Finding, Package, RecordedFetch, TargetSpec
+from drift.values import BuildSummary, Finding, Package, RecordedFetch, TargetSpec, Verdict
 
 SCHEMA = 1
+
+_VERDICT_WORDS: dict[Verdict | None, str | None] = {None: None, **{verdict: verdict.value for verdict in Verdict}}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -144,11 +146,11 @@ def report_document(
                 "history": [
                     {
                         "build": b.id,
-                        "verdict": b.verdict.value if b.verdict else None,
-                        "started_at": _iso(b.started_at),
+                        "verdict": _VERDICT_WORDS[b.verdict],
+                        "started_at": b.started_at.isoformat(timespec="seconds"),
                         "commit": b.commit,
                     }
-                    for b in history
+                    for b in history  # sixty nights of a thousand targets: as little as can be per night
                 ],
             }
             for spec, latest, history in targets

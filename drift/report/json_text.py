@@ -64,6 +64,10 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:
             parts.append("[]")
             return
         inner = newline + "  "
+        records = _records(value, inner) if type(value[0]) is dict else None
+        if records is not None:
+            parts.append("[" + inner + records + newline + "]")
+            return
         separator = "[" + inner
         for item in value:
             parts.append(separator)
@@ -72,3 +76,32 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:
         parts.append(newline + "]")
     else:
         raise _Unusual
+
+
+def _records(items: list[Any] | tuple[Any, ...], newline: str) -> str | None:
+    """The items of a list of objects with the same keys and plain values (a target's nights), each written
+    through one template, separated as json.dumps separates them; None for any other list."""
+    first = items[0]
+    keys = tuple(first)
+    if not keys or not all(type(key) is str for key in keys):
+        return None
+    inner = newline + "  "
+    names = [encode_basestring_ascii(key).replace("%", "%%") + ": %s" for key in keys]
+    template = "{" + inner + ("," + inner).join(names) + newline + "}"
+    texts = []
+    for item in items:
+        if type(item) is not dict or tuple(item) != keys:
+            return None
+        values = []
+        for value in item.values():
+            kind = type(value)
+            if kind is str:
+                values.append(encode_basestring_ascii(value))
+            elif kind is int:
+                values.append(int.__repr__(value))
+            elif value is None or value is True or value is False:
+                values.append(_SCALARS[value])
+            else:
+                return None
+        texts.append(template % tuple(values))
+    return ("," + newline).join(texts)

@@ -591,12 +591,25 @@ def test_report_json_is_written_as_json_dumps_indents_it() -> None:
     rows = rows_30()
     document = report_document(rows, generated_at=GENERATED_AT)
     odd = {
-        "text": "caf\u00e9 \u2028 \x1b[31m \udcff \"quoted\" \\ \t\n",
+        "text": 'caf\u00e9 \u2028 \x1b[31m \udcff "quoted" \\ \t\n',
         "numbers": [0, -1, 2**70, True, False, None],
         "empty": [{}, [], {"a": []}, [[]]],
         "nested": {"tuple": (1, "two"), "deep": {"x": {"y": [{"z": None}]}}},
     }
-    values: list[object] = [document, odd, [], {}, "plain", 3]
+    # Lists of objects with the same keys (a target's nights), and lists that only start like one.
+    records = [
+        [
+            {"build": n, "verdict": "noisy", "done": n % 2 == 0, "error": None, "100%": "caf\u00e9 \x1b"}
+            for n in range(5)
+        ],
+        [{"a": 1, "b": 2}, {"b": 2, "a": 1}],
+        [{"a": 1}, {"a": 1, "b": 2}],
+        [{"a": 1}, {"a": [1, {"b": None}]}, {"a": 3}],
+        [{"a": 1}, "not an object", {"a": 2}],
+        [{"a": 1.5}],
+        [{2: "int key"}],
+    ]
+    values: list[object] = [document, odd, records, [], {}, "plain", 3]
     for value in values:
         assert indented_json(value) == json.dumps(value, indent=2)
     # What it leaves to json.dumps still comes out as json.dumps writes it.

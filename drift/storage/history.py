@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from drift.errors import UsageError
 from drift.storage import fetches, images, recent, targets
 from drift.storage.models import BaselineRow, BuildRow, FindingRow, RecentBuildsRow, TargetRow
-from drift.storage.rows import IDS, builder_of, read_rows, read_rows_for, target_row
+from drift.storage.rows import among_ids, builder_of, read_rows, read_rows_among, target_row
 from drift.values import BuildSummary, Finding, HistoryEntry, TargetSpec, Verdict
 
 _VERDICTS = {verdict.value: verdict for verdict in Verdict}
@@ -134,7 +134,7 @@ _FINDINGS = (
         FindingRow.risk,
         FindingRow.ecosystem,
     )
-    .where(FindingRow.build_id.in_(IDS))
+    .where(among_ids(FindingRow.build_id))
     .order_by(FindingRow.build_id, FindingRow.id)
 )
 
@@ -143,7 +143,7 @@ def _findings_of(session: Session, build_ids: Sequence[int]) -> dict[int, tuple[
     found: dict[int, list[Finding]] = {}
     # Night after night a target's builds repeat the same findings: one value for each.
     seen: dict[tuple[Any, ...], Finding] = {}
-    for build_id, *fields in read_rows_for(session, _FINDINGS, build_ids):
+    for build_id, *fields in read_rows_among(session, _FINDINGS, build_ids):
         key = tuple(fields)
         finding = seen.get(key)
         if finding is None:
@@ -170,14 +170,14 @@ def _findings_of(session: Session, build_ids: Sequence[int]) -> dict[int, tuple[
 
 def _published_of(session: Session, build_ids: Sequence[int]) -> dict[int, str]:
     """Which of the builds are published images as pulled ("REF@sha256:..."), by build."""
-    query = select(BuildRow.id, BuildRow.published).where(BuildRow.id.in_(IDS), BuildRow.published.is_not(None))
-    return {build_id: reference for build_id, reference in read_rows_for(session, query, build_ids)}
+    query = select(BuildRow.id, BuildRow.published).where(among_ids(BuildRow.id), BuildRow.published.is_not(None))
+    return {build_id: reference for build_id, reference in read_rows_among(session, query, build_ids)}
 
 
 def _baselines_of(session: Session, build_ids: Sequence[int]) -> dict[int, bool]:
     """Which of the builds are their fingerprint's baseline now, each with whether a person accepted it."""
-    query = select(BaselineRow.build_id, BaselineRow.accepted).where(BaselineRow.build_id.in_(IDS))
-    return {build_id: accepted for build_id, accepted in read_rows_for(session, query, build_ids)}
+    query = select(BaselineRow.build_id, BaselineRow.accepted).where(among_ids(BaselineRow.build_id))
+    return {build_id: accepted for build_id, accepted in read_rows_among(session, query, build_ids)}
 
 
 def get_build(session: Session, build_id: int) -> BuildSummary:
@@ -213,8 +213,8 @@ def night_builds(
     error and log, findings), and the static risks found in each one's Dockerfile, read
     together. What only `drift show` shows of a build (its image id, builder, engine, base images and fetch
     ledger) is left empty: a year of nights would read it for nothing."""
-    query = select(*_NIGHT_COLUMNS).join(TargetRow, TargetRow.id == BuildRow.target_id).where(BuildRow.id.in_(IDS))
-    rows = read_rows_for(session, query, build_ids)
+    query = select(*_NIGHT_COLUMNS).join(TargetRow, TargetRow.id == BuildRow.target_id).where(among_ids(BuildRow.id))
+    rows = read_rows_among(session, query, build_ids)
     ids = [row[0] for row in rows]
     findings = _findings_of(session, ids)
     baselines = _baselines_of(session, ids)
@@ -266,7 +266,7 @@ def night_builds(
 
 def builds_by_id(session: Session, build_ids: Collection[int]) -> dict[int, BuildSummary]:
     """Many builds at once, by id (ids of no build are left out)."""
-    rows = read_rows_for(session, _summary_query().where(BuildRow.id.in_(IDS)), build_ids)
+    rows = read_rows_among(session, _summary_query().where(among_ids(BuildRow.id)), build_ids)
     return {build.id: build for build in _summaries(session, rows)}
 
 

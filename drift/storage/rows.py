@@ -3,11 +3,14 @@ inserting on SQLite and PostgreSQL alike. Only drift.storage uses it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import BindParameter, Result, Row, Select, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import BindParameter, Boolean, ColumnElement, Result, Row, Select, bindparam, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from drift.errors import UsageError
 from drift.storage.models import BuildRow, TargetRow
@@ -41,6 +44,52 @@ def read_rows_for(
     for start in range(0, len(ordered), CHUNK):
         rows.extend(connection.execute(query, {"ids": ordered[start : start + CHUNK]}).all())
     return rows
+
+
+class _AmongIds(ColumnElement[bool]):
+    """`column` among the ids given to read_rows_among, all of them in one parameter: SQLite reads them from
+    a JSON array (json_each), PostgreSQL from an array. A statement compiled once and executed once however
+    many ids, where `IN (...)` is compiled again for each chunk of ids and, on PostgreSQL, sent and planned
+    chunk by chunk."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]  # noqa: RUF012  (SQLAlchemy's own)
+
+    def __init__(self, column: ColumnElement[int] | InstrumentedAttribute[int]) -> None:
+        self.column = column.__clause_element__() if isinstance(column, InstrumentedAttribute) else column
+
+
+_ID_LIST: BindParameter[Any] = bindparam("id_list")
+
+
+@compiles(_AmongIds, "sqlite")
+def _among_ids_sqlite(element: _AmongIds, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"{column} IN (SELECT value FROM json_each({compiler.process(_ID_LIST, **kw)}))"
+
+
+@compiles(_AmongIds, "postgresql")
+def _among_ids_postgresql(element: _AmongIds, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.column, **kw)} = ANY({compiler.process(_ID_LIST, **kw)})"
+
+
+def among_ids(column: ColumnElement[int] | InstrumentedAttribute[int]) -> ColumnElement[bool]:
+    """`WHERE column among the ids`, the ids given to read_rows_among."""
+    return _AmongIds(column)
+
+
+def read_rows_among(
+    session: Session, query: Select[*tuple[Any, ...]], ids: Collection[int]
+) -> list[Row[*tuple[Any, ...]]]:
+    """The rows of a query that selects by among_ids, for many ids, in one execution."""
+    if not ids:
+        return []
+    session.flush()
+    connection = session.connection()
+    ordered = sorted(set(ids))
+    given: Any = ordered if connection.dialect.name == "postgresql" else json.dumps(ordered)
+    return list(connection.execute(query, {"id_list": given}).all())
 
 
 def target_row(session: Session, name: str) -> TargetRow:

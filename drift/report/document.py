@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from drift import __version__
@@ -23,6 +23,15 @@ _VERDICT_WORDS: dict[Verdict | None, str | None] = {None: None, **{verdict: verd
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds") if moment is not None else None
+
+
+def _iso_utc(moment: datetime) -> str:
+    """`moment.isoformat(timespec="seconds")`, written out for a time in UTC: a year of nights is sixty thousand
+    of them, and isoformat of an aware time takes twice as long (so does an f-string with format specs)."""
+    if moment.tzinfo is not UTC:
+        return moment.isoformat(timespec="seconds")
+    fields = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    return "%04d-%02d-%02dT%02d:%02d:%02d+00:00" % fields  # noqa: UP031  (the fastest way, see above)
 
 
 def finding_document(finding: Finding) -> dict[str, Any]:
@@ -147,7 +156,7 @@ def report_document(
                     {
                         "build": b.id,
                         "verdict": _VERDICT_WORDS[b.verdict],
-                        "started_at": b.started_at.isoformat(timespec="seconds"),
+                        "started_at": _iso_utc(b.started_at),
                         "commit": b.commit,
                     }
                     for b in history  # sixty nights of a thousand targets: as little as can be per night

@@ -10,7 +10,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -616,3 +616,18 @@ def test_report_json_is_written_as_json_dumps_indents_it() -> None:
     unusual_values: list[object] = [{1: "int key"}, {"float": 1.5}, [float("nan")]]
     for unusual in unusual_values:
         assert indented_json(unusual) == json.dumps(unusual, indent=2)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 11, 30, 3, 4, 5, 678901, tzinfo=UTC),
+        datetime(999, 1, 2, 0, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 30, 3, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 11, 30, 3, 4, 5),
+    ],
+)
+def test_a_nights_start_is_written_as_isoformat_writes_it(moment: datetime) -> None:
+    from drift.report.document import _iso_utc
+
+    assert _iso_utc(moment) == moment.isoformat(timespec="seconds")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 
@@ -25,5 +26,22 @@ def test_a_collector_someone_else_paused_stays_paused() -> None:
         with without_cycle_collection():
             assert not gc.isenabled()
         assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(("command", "collects"), [(["report"], False), (["history", "t"], False), (["targets"], True)])
+def test_the_collector_paused_for_start_up_comes_back_for_all_but_the_short_reads(
+    tmp_path: Path, command: list[str], collects: bool
+) -> None:
+    from typer.testing import CliRunner
+
+    from drift.cli import app
+
+    url = f"sqlite:///{tmp_path / 'drift.db'}"
+    gc.disable()  # as drift.__main__.run leaves it for start-up
+    try:
+        CliRunner().invoke(app, ["--db", url, *command])
+        assert gc.isenabled() is collects
     finally:
         gc.enable()

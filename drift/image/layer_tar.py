@@ -61,20 +61,26 @@ def read_layer_tar(stream: Readable) -> tuple[Collection[FileEntry], str, int]:
     return read_layer(stream.read)
 
 
-def read_layer(fill: Fill, files: FileSink | None = None) -> tuple[Collection[FileEntry], str, int]:
+def read_layer(
+    fill: Fill, files: FileSink | None = None, *, diff_id: bool = True
+) -> tuple[Collection[FileEntry], str, int]:
     """`read_layer_tar` over a `Fill` source; lets callers pass memoryviews without copies.
 
     `files`, when given, is offered every regular file; the content of those it
-    wants is handed to it (the only file contents ever kept in memory).
+    wants is handed to it (the only file contents ever kept in memory). Without
+    `diff_id` the layer's bytes are not hashed as a whole and "" stands for it:
+    a reader that knows the layer by its place in the image's manifest saves a
+    second SHA-256 pass over every byte.
     """
     raw = ForwardReader(fill)
     digest = hashlib.sha256()
+    whole = digest.update if diff_id else None
     try:
         if raw.peek(2) == GZIP_MAGIC:
             unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
-            reader = ForwardReader(unzipped.read, digest.update)
+            reader = ForwardReader(unzipped.read, whole)
         else:
-            reader = ForwardReader(raw.read1, digest.update)
+            reader = ForwardReader(raw.read1, whole)
         entries = _walk(reader, files)
         end = reader.tell()
         # Past the end-of-archive block only zero padding may follow; anything
@@ -86,7 +92,7 @@ def read_layer(fill: Fill, files: FileSink | None = None) -> tuple[Collection[Fi
         raise ImageReadError(f"layer is not a readable tar: {error}") from error
     if any(stray):
         raise ImageReadError(f"layer tar has an unreadable header near byte {end}")
-    return entries.finish(), digest.hexdigest(), size
+    return entries.finish(), digest.hexdigest() if diff_id else "", size
 
 
 # -- the tar walk ----------------------------------------------------------------

@@ -394,3 +394,27 @@ def test_connection_lost_mid_stream_is_an_image_read_error() -> None:
 
     with pytest.raises(ImageReadError, match="Connection reset by peer"):
         read_image(api, "drift-fixture/layers:1")
+
+
+def test_a_manifest_whose_layers_do_not_match_the_config_is_refused() -> None:
+    with tarfile.open(fileobj=io.BytesIO(fixture_bytes("legacy"))) as tar:
+        manifest = json.load(extracted(tar, "manifest.json"))
+    manifest[0]["Layers"] = manifest[0]["Layers"][:-1]
+    data = rewrite("legacy", {"manifest.json": json.dumps(manifest).encode()})
+
+    with pytest.raises(ImageReadError, match=r"manifest lists \d+ layers and its config \d+"):
+        read_saved_image([data])
+
+
+def test_each_layer_is_the_member_the_manifest_names_in_the_configs_order() -> None:
+    # Two layers' members swapped in the manifest: drift reads them as the engine (and `docker load`) would.
+    image = read_saved_image([fixture_bytes("legacy")])
+    with tarfile.open(fileobj=io.BytesIO(fixture_bytes("legacy"))) as tar:
+        manifest = json.load(extracted(tar, "manifest.json"))
+    layers = manifest[0]["Layers"]
+    layers[0], layers[1] = layers[1], layers[0]
+    swapped = read_saved_image([rewrite("legacy", {"manifest.json": json.dumps(manifest).encode()})])
+
+    assert swapped.layers[0].entries == image.layers[1].entries
+    assert swapped.layers[1].entries == image.layers[0].entries
+    assert [layer.diff_id for layer in swapped.layers] == [layer.diff_id for layer in image.layers]

@@ -72,7 +72,7 @@ def test_build_gives_a_wheel_and_an_sdist_of_the_new_name_with_everything_drift_
     assert {f"drift/report/templates/{t}" for t in templates} <= names
     assert f"Name: {DISTRIBUTION}\n" in metadata
     assert f"Version: {__version__}\n" in metadata
-    assert re.search(r"^drift = drift\.cli:main$", entry_points, re.M)
+    assert re.search(r"^drift = drift\.__main__:run$", entry_points, re.M)
 
     with tarfile.open(sdist) as archive:
         sdist_names = {name.partition("/")[2] for name in archive.getnames()}
